@@ -1,0 +1,1 @@
+"""Accelerator kernels: executable references, register maps and drivers."""

@@ -1,0 +1,107 @@
+"""Executable definitions of the two accelerator kernels (numpy, integer only).
+
+These functions *are* the semantic contract: the HLS C++ (C simulation), the Verilog RTL
+(cocotb) and the software training path are tested bit for bit against them.
+
+Layouts are row-major.  ``gemm``: A (M x K) int8, B (K x N) int8 / uint8 / int16, C (M x N)
+int32.  ``psg_wgrad``: X (K x P) activation codes int8 / uint8, G (N x P) int16 gradient codes;
+outputs are in the weight-gradient layout (N x K).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INT32_MIN = np.int64(-(2**31))
+INT32_MAX = np.int64(2**31 - 1)
+
+GEMM_MODES = {"i8i8": (np.int8, np.int8), "i8u8": (np.int8, np.uint8), "i8i16": (np.int8, np.int16)}
+PSG_X_DTYPES = {"signed": np.int8, "unsigned": np.uint8}
+
+
+class KernelArgumentError(ValueError):
+    """Operands that the kernel's contract does not accept (shape, dtype, threshold)."""
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    c: np.ndarray  # (M, N) int32, saturated
+    overflows: int  # entries whose exact value did not fit int32
+    macs: int
+
+
+@dataclass(frozen=True)
+class PsgResult:
+    signs: np.ndarray  # (N, K) int8 in {-1, 0, 1}
+    recompute_mask: np.ndarray  # (N, K) uint8, 1 where the full product was computed
+    recomputed: int  # number of recomputed entries
+    macs_predict: int  # N * K * P 4b x 16b MACs
+    macs_full: int  # recomputed * P 8b x 16b MACs
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact integer product in int64 (no BLAS rounding: numpy integer matmul)."""
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
+def msb4(x: np.ndarray, signed: bool) -> np.ndarray:
+    """``clamp((x + 8) >> 4, lo, hi)`` with an arithmetic shift (see ``e2train.quant``)."""
+    lo, hi = (-8, 7) if signed else (0, 15)
+    return np.clip((x.astype(np.int32) + 8) >> 4, lo, hi).astype(np.int8)
+
+
+def _check_dtype(name: str, array: np.ndarray, dtype: type) -> None:
+    if array.dtype != np.dtype(dtype):
+        raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
+
+
+def _check_matrix(name: str, array: np.ndarray) -> None:
+    if array.ndim != 2:
+        raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {array.shape}")
+
+
+def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
+    """C = A x B with exact accumulation, saturated to int32; saturated entries are counted."""
+    if mode not in GEMM_MODES:
+        raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
+    _check_matrix("A", a)
+    _check_matrix("B", b)
+    a_dtype, b_dtype = GEMM_MODES[mode]
+    _check_dtype("A", a, a_dtype)
+    _check_dtype("B", b, b_dtype)
+    if a.shape[1] != b.shape[0]:
+        raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    acc = exact_matmul(a, b)
+    overflow = (acc < INT32_MIN) | (acc > INT32_MAX)
+    c = np.clip(acc, INT32_MIN, INT32_MAX).astype(np.int32)
+    return GemmResult(c, int(overflow.sum()), a.shape[0] * a.shape[1] * b.shape[1])
+
+
+def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
+    """Predictive sign weight gradient.
+
+    ``Pr = G . msb4(X)^T``; where ``|16 * Pr| >= tau`` the sign of the prediction is final,
+    elsewhere the full product ``F = G . X^T`` is computed for that entry and its sign used.
+    """
+    _check_matrix("X", x)
+    _check_matrix("G", g)
+    _check_dtype("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
+    _check_dtype("G", g, np.int16)
+    if x.shape[1] != g.shape[1]:
+        raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
+    if tau < 0:
+        raise KernelArgumentError(f"tau must be >= 0, got {tau}")
+    n, p = g.shape
+    k = x.shape[0]
+    pred = exact_matmul(g, msb4(x, x_signed).T)  # (N, K)
+    recompute = np.abs(16 * pred) < tau
+    signs = np.sign(pred).astype(np.int8)
+    rows, cols = np.nonzero(recompute)
+    if rows.size:
+        # Only the unconfident entries: a dot product of one G row with one X row each.
+        full = np.einsum("ip,ip->i", g[rows].astype(np.int64), x[cols].astype(np.int64))
+        signs[rows, cols] = np.sign(full).astype(np.int8)
+    recomputed = int(rows.size)
+    return PsgResult(signs, recompute.astype(np.uint8), recomputed, n * k * p, recomputed * p)

