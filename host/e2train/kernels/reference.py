@@ -10,7 +10,7 @@ outputs are in the weight-gradient layout (N x K).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ class GemmResult:
     c: np.ndarray  # (M, N) int32, saturated
     overflows: int  # entries whose exact value did not fit int32
     macs: int
+    counters: dict[str, int] = field(default_factory=dict)  # hardware counters, where a backend has them
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class PsgResult:
     recomputed: int  # number of recomputed entries
     macs_predict: int  # N * K * P 4b x 16b MACs
     macs_full: int  # recomputed * P 8b x 16b MACs
+    counters: dict[str, int] = field(default_factory=dict)  # hardware counters, where a backend has them
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

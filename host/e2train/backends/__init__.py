@@ -1,0 +1,32 @@
+"""Where kernel math runs.  Every backend module exposes the same two functions as
+``e2train.kernels.reference``::
+
+    gemm(a, b, mode="i8i8") -> GemmResult
+    psg_wgrad(x, g, tau, x_signed) -> PsgResult
+
+and must agree with the reference bit for bit.  Backends are imported lazily so that a missing
+optional tool (a compiler, a simulator, a board) only matters when that backend is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+BACKEND_MODULES = {
+    "reference": "e2train.kernels.reference",  # numpy, the definition
+    "torch": "e2train.backends.torch_backend",  # fast exact integer math for training
+    "csim": "e2train.backends.csim",  # the HLS C++ compiled as a shared library
+    "rtl": "e2train.backends.rtl",  # the Verilog RTL in cocotb (Icarus or Verilator)
+}
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend was asked for whose tool is missing; the message says how to install it."""
+
+
+def get_backend(name: str) -> ModuleType:
+    """Import a backend module by name, with a clear error for unknown names."""
+    if name not in BACKEND_MODULES:
+        raise ValueError(f"unknown backend {name!r}; allowed: {', '.join(BACKEND_MODULES)}")
+    return importlib.import_module(BACKEND_MODULES[name])
