@@ -162,8 +162,9 @@ def read_datarecorder(
     if baseline_mark is not None:
         if baseline_mark not in windows:
             raise ValueError(f"{path}: no mark {baseline_mark} (marks: {sorted(windows)})")
-        a, b = windows[baseline_mark]
-        baseline = baseline_from_samples(t, values, rails, a, b)
+        # Only the mark's own samples: its window also spans the ramp into the next mark.
+        own = t[marks.astype(int) == baseline_mark]
+        baseline = baseline_from_samples(t, values, rails, float(own[0]), float(own[-1]))
     recording = Recording(t, values, rails, baseline, {"source": f"datarecorder:{path.name}"})
 
     rows = []
