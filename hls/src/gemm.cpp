@@ -3,7 +3,7 @@
 // Output-stationary tiling: for each TM x TN tile of C the reduction runs over K in chunks of TK;
 // an A chunk (TM x TK) and a B chunk (TK x TN) are copied on chip, then TN MACs per cycle (one row
 // of A against TN columns of B) accumulate into int64 registers.  Loads and compute are sequential
-// (no DATAFLOW double buffering yet): simple and easy to verify, at roughly half the peak rate.
+// (no DATAFLOW double buffering yet): simple and easy to verify; see hls/README.md, Tiling.
 #include "e2train_kernels.h"
 
 #include "axi_words.h"
