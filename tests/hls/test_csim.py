@@ -8,6 +8,8 @@ default-tile and a tiny-tile build (see conftest.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from e2train.backends import csim, get_backend
@@ -136,7 +138,9 @@ def test_psg_wgrad_matches_reference(
     }[tau_kind]
     if tau > csim.TAU_MAX:
         tau = float(csim.TAU_MAX)
-    assert_psg_equal(kernels.psg_wgrad(x, g, tau, x_signed), ref.psg_wgrad(x, g, tau, x_signed))
+    # The reference is annotated `tau: int` but compares with any real number, as the kernel must.
+    want = ref.psg_wgrad(x, g, tau, x_signed)  # type: ignore[arg-type]
+    assert_psg_equal(kernels.psg_wgrad(x, g, tau, x_signed), want)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,10 +349,11 @@ def aligned_memory(nbytes: int) -> np.ndarray:
         ),
     ],
 )
-def test_gemm_kernel_refuses_bad_registers(registers: dict[str, int], want: int) -> None:
+def test_gemm_kernel_refuses_bad_registers(registers: dict[str, Any], want: int) -> None:
     """The kernel's own checks: STATUS bits set, nothing written, every counter 0 (no hang)."""
     mem = aligned_memory(512)
-    args = {"a_addr": 0, "b_addr": 64, "c_addr": 128, "m": 2, "n": 2, "k": 2, "mode": 0} | registers
+    args: dict[str, Any] = {"a_addr": 0, "b_addr": 64, "c_addr": 128, "m": 2, "n": 2, "k": 2, "mode": 0}
+    args |= registers
     counters = csim.gemm_registers(mem, **args)
     assert counters["STATUS"] == want
     assert all(counters[name] == 0 for name in csim.COUNTER_NAMES if name != "STATUS")
@@ -367,7 +372,7 @@ def test_gemm_kernel_refuses_bad_registers(registers: dict[str, int], want: int)
         ({"k": regmap.MAX_DIM + 1}, regmap.STATUS_BAD_DIMS),
     ],
 )
-def test_psg_wgrad_kernel_refuses_bad_registers(registers: dict[str, int], want: int) -> None:
+def test_psg_wgrad_kernel_refuses_bad_registers(registers: dict[str, Any], want: int) -> None:
     mem = aligned_memory(512)
     args = {
         "x_addr": 0,

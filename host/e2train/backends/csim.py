@@ -110,8 +110,9 @@ class TileSizes:
         for name, value in self.__dict__.items():
             if value is None:
                 continue
-            if not isinstance(value, int) or not 1 <= value <= 4096:
-                raise ValueError(f"tile size {name} must be an int in 1..4096, got {value!r}")
+            # The C++ keeps its tile buffers on the stack: 256 keeps them to a few MB.
+            if not isinstance(value, int) or not 1 <= value <= 256:
+                raise ValueError(f"tile size {name} must be an int in 1..256, got {value!r}")
             flags.append(f"-DE2T_{name.upper()}={value}")
         return flags
 
@@ -279,6 +280,7 @@ def gemm_registers(
     n: int,
     k: int,
     mode: int,
+    *,
     tiles: TileSizes | None = None,
 ) -> dict[str, int]:
     """Run gemm as a driver would: raw register values, ``mem`` as device memory; return counters.
@@ -320,6 +322,7 @@ def psg_wgrad_registers(
     p: int,
     tau: int,
     mode: int,
+    *,
     tiles: TileSizes | None = None,
 ) -> dict[str, int]:
     """Run psg_wgrad from raw register values (see ``gemm_registers``); return the counters."""
@@ -413,18 +416,20 @@ class CsimKernels:
         arena = Arena([a.nbytes, b.nbytes, m * n * 4])
         arena.put(0, a)
         arena.put(1, b)
+        a_addr, b_addr, c_addr = arena.offsets
         mode_code = regmap.GEMM_MODE_CODES[mode]
-        counters = gemm_registers(arena.mem, *arena.offsets, m, n, k, mode_code, tiles=self.tiles)
+        counters = gemm_registers(arena.mem, a_addr, b_addr, c_addr, m, n, k, mode_code, tiles=self.tiles)
         _raise_on_status("gemm", counters, f"M={m}, N={n}, K={k}, mode={mode}")
         c = arena.get(2, np.int32, (m, n))
         return GemmResult(c, counters["OVERFLOWS"], counters["MACS"], counters)
 
-    def psg_wgrad(self, x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
+    def psg_wgrad(self, x: np.ndarray, g: np.ndarray, tau: float, x_signed: bool) -> PsgResult:
         """Predictive sign weight gradient on the HLS kernel in C simulation (reference contract).
 
         ``macs_full`` is the kernel's MACS counter minus the N*K*P predictor MACs, so it shows what
         the hardware issued rather than what the reference expects.  ``tau`` must fit the 32-bit
-        TAU register once rounded up (see ``_tau_register``).
+        TAU register once rounded up (see ``_tau_register``); a fractional tau is accepted because
+        the reference's comparison accepts one.
         """
         _check_matrix("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
         _check_matrix("G", g, np.int16)
@@ -438,7 +443,10 @@ class CsimKernels:
         arena.put(0, x)
         arena.put(1, g)
         mode = regmap.PSG_MODE_CODES["signed" if x_signed else "unsigned"]
-        counters = psg_wgrad_registers(arena.mem, *arena.offsets, n, k, p, tau_reg, mode, tiles=self.tiles)
+        x_addr, g_addr, s_addr, mask_addr = arena.offsets
+        counters = psg_wgrad_registers(
+            arena.mem, x_addr, g_addr, s_addr, mask_addr, n, k, p, tau_reg, mode, tiles=self.tiles
+        )
         _raise_on_status("psg_wgrad", counters, f"N={n}, K={k}, P={p}, x_signed={x_signed}")
         signs = arena.get(2, np.int8, (n, k))
         mask = arena.get(3, np.uint8, (n, k))
@@ -456,6 +464,6 @@ def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
     return _DEFAULT.gemm(a, b, mode)
 
 
-def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
+def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: float, x_signed: bool) -> PsgResult:
     """Predictive sign weight gradient: the HLS C++ kernel run on the CPU."""
     return _DEFAULT.psg_wgrad(x, g, tau, x_signed)
