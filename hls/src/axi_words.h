@@ -45,7 +45,7 @@ static uint32_t fetch_words(const uint64_t* mem, uint64_t addr, uint32_t len, ui
 fetch:
     for (uint32_t w = 0; w < nw; ++w) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 17
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 17  // E2T_WBUF_WORDS at the default tiles; reports only
         wbuf[w] = mem[first + w];
     }
     bytes_read += uint64_t(nw) * 8u;

@@ -191,6 +191,18 @@ def test_psg_wgrad_edge_shapes(kernels: csim.CsimKernels, x_signed: bool, style:
             assert_psg_equal(kernels.psg_wgrad(x, g, tau, x_signed), ref.psg_wgrad(x, g, tau, x_signed))
 
 
+def test_non_contiguous_operands_are_laid_out_row_major(default_kernels: csim.CsimKernels) -> None:
+    # Transposed and strided views must reach the kernel as the row-major matrices they stand for.
+    rng = np.random.default_rng(11)
+    a = matrix(rng, (30, 20), np.int8, "uniform").T[:, ::2]  # (20, 15), Fortran-ordered, strided
+    b = np.asfortranarray(matrix(rng, (15, 9), np.int16, "uniform"))
+    assert_gemm_equal(default_kernels.gemm(a, b, "i8i16"), ref.gemm(a, b, "i8i16"))
+    x = matrix(rng, (40, 12), np.uint8, "uniform").T  # (12, 40)
+    g = matrix(rng, (10, 80), np.int16, "uniform")[:, ::2]  # (10, 40)
+    tau = int(np.median(prediction_magnitudes(x, g, False)))
+    assert_psg_equal(default_kernels.psg_wgrad(x, g, tau, False), ref.psg_wgrad(x, g, tau, False))
+
+
 @pytest.mark.parametrize("a_code", [-128, 127])
 @pytest.mark.parametrize("b_code", [-32768, 32767])
 def test_gemm_i8i16_saturates_and_counts_overflows(
