@@ -73,15 +73,26 @@ def test_uncertainty_terms_for_constant_power() -> None:
     assert r.energy_err_j == pytest.approx(math.sqrt(s_res**2 + s_noise**2 + s_base**2))
 
 
-def test_edge_term_grows_with_a_step_at_the_boundary() -> None:
+def test_sampling_and_lag_terms_of_a_step() -> None:
+    """A 4 W step between two samples 10 ms apart, right after the window starts, with a 35 ms sensor."""
     rail = RailInfo("p", Quantity.POWER, 0.0, refresh_s=0.035)
     t = np.arange(0.0, 2.0, 0.01)
-    p = np.where(t < 1.0, 1.0, 5.0)
+    p = np.where(t < 1.005, 1.0, 5.0)
     at_step = rail_window_energy(t, p, rail, 1.0, 1.5)
     away = rail_window_energy(t, p, rail, 1.2, 1.7)
     assert away.gross_err_j == pytest.approx(0.0, abs=1e-12)
-    # One edge with a 4 W step, tau = 35 ms: 4 * 0.035 / sqrt(3).
-    assert at_step.gross_err_j == pytest.approx(4.0 * 0.035 / math.sqrt(3), rel=1e-9)
+    s_samp = 4.0 * 0.01 / math.sqrt(12)  # the step lies somewhere in [1.00, 1.01]
+    s_lag = 4.0 * 0.035 / math.sqrt(3)  # and the sensor may show it up to 35 ms late, across t0
+    assert at_step.gross_err_j == pytest.approx(math.hypot(s_samp, s_lag), rel=1e-9)
+
+
+def test_sampling_term_grows_with_a_gap() -> None:
+    """A missed sample (a 50 ms gap) around a step: the uncertainty widens by itself."""
+    rail = RailInfo("p", Quantity.POWER, 0.0, refresh_s=0.0)
+    t = np.concatenate([np.arange(0.0, 1.0, 0.01), np.arange(1.05, 2.0, 0.01)])
+    p = np.where(t < 1.02, 1.0, 3.0)
+    w = rail_window_energy(t, p, rail, 0.5, 1.5)
+    assert w.gross_err_j == pytest.approx(2.0 * 0.06 / math.sqrt(12), rel=1e-6)  # the interval [0.99, 1.05]
 
 
 def test_counter_resolution_term() -> None:

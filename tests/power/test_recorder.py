@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -242,3 +243,15 @@ def test_rate_within_two_percent_over_ten_seconds() -> None:
     stats = rec.stats
     assert abs(stats.rate_error_pct) < 2.0
     assert stats.cpu_overhead_pct < 10.0
+
+
+def test_benchmark_script_writes_results(tmp_path: Path) -> None:
+    from e2train.power import bench_recorder
+
+    out = tmp_path / "bench.json"
+    rc = bench_recorder.main(["--seconds", "1.2", "--rate", "100", "--load", "none", "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert rc == 0 and res["requirement"]["passed"]
+    assert res["samples"] > 100 and res["energy_check"]["windows"] >= 1
+    assert res["energy_check"]["within_3_sigma"] == res["energy_check"]["windows"]
+    assert out.with_suffix(".md").read_text().startswith("# Recorder benchmark")

@@ -97,9 +97,8 @@ def list_power_sources(
     from e2train.power.nvml import describe_nvml
     from e2train.power.pynq_rails import describe_pynq
     from e2train.power.rapl import DEFAULT_POWERCAP_ROOT, describe_rapl
-    from e2train.power.simulated import SimulatedSource
 
-    sim = SimulatedSource()
+    sim = open_power_source("simulated")
     probes: list[tuple[str, Callable[[], list[SourceInfo]]]] = [
         (
             "simulated",

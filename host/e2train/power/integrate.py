@@ -13,19 +13,23 @@ Net energy subtracts the idle baseline: ``net = gross - P_base * T``.
 
 Uncertainty (one standard deviation, terms independent, added in quadrature)::
 
-    tau     = max(sensor refresh period, median sampling interval)   # time over which a value is fresh
-    s_res   = q / sqrt(12) * T                  (power: quantisation of step q, assumed fully correlated
-              q / sqrt(6)                        over the window; counters: two quantised readings)
-    s_edge  = quadrature sum over both edges of dP_b * tau / sqrt(3)
-              dP_b = max - min of power within tau of edge b. A sensor value describes (an average over)
-              the past refresh period, so a change near an edge is seen with a lag uniform in [0, tau]:
-              energy moves across the edge by dP_b * lag, whose RMS (bias and spread) is dP_b * tau/sqrt(3)
-    s_noise = sigma_base * sqrt(T * min(T, tau))  (power rails only: independent sensor noise, one draw per
-              tau; a counter integrates in hardware)
-    s_base  = T * sigma_base / sqrt(n_eff)       (net only: error of the baseline mean; n_eff counts fresh
-              baseline readings, min(samples, baseline duration / refresh))
+    r       = sensor refresh period (a value describes, or averages, the past r seconds)
+    tau     = max(r, local sampling interval)      # how long one reading stays the only information
+    s_res   = q / sqrt(12) * T                  power: quantisation step q, assumed fully correlated
+              q / sqrt(6)                        counters: two quantised readings
+    s_samp  = sqrt(sum_i (dP_i * dt_i)^2 / 12)  power: between two samples the signal is unknown; a change
+              dP_i anywhere inside an interval of length dt_i (clipped to the window) leaves the
+              trapezoid off by up to dP_i * dt_i / 2. Grows by itself where samples were late or missed.
+              Counters: only the two intervals holding a boundary, where the counter is interpolated.
+    s_lag   = sqrt(sum_b (dP_b * r / sqrt(3))^2)  the sensor reports a change with a lag uniform in
+              [0, r]: energy moves across edge b by dP_b * lag (RMS, bias included: dP_b * r / sqrt(3));
+              dP_b = max - min of power within tau of the edge. Inside the window a lag cancels.
+    s_noise = sigma_base * sqrt(T * min(T, tau))  power only: independent sensor noise, one draw per tau
+              (a counter integrates in hardware)
+    s_base  = T * sigma_base / sqrt(n_eff)       net only: error of the baseline mean; n_eff counts fresh
+              baseline readings, min(samples, baseline duration / r)
 
-    gross_err = sqrt(s_res^2 + s_edge^2 + s_noise^2);   energy_err (net) = sqrt(gross_err^2 + s_base^2)
+    gross_err = sqrt(s_res^2 + s_samp^2 + s_lag^2 + s_noise^2);  energy_err (net) = sqrt(gross_err^2 + s_base^2)
 
 ``sigma_base`` is the std of the idle baseline: it bounds the sensor noise from above (idle power also
 fluctuates), so the noise term errs on the large side. Not modelled: gain/offset errors of the sensor
@@ -173,7 +177,11 @@ def rail_window_energy(
         # whole saved recording then give identical answers.
         lo, hi = np.searchsorted(t, [t0, t1], side="left")
         interval_s = typical_interval_s(t[max(lo - 1, 0) : hi + 1])
-    tau = max(rail.refresh_s, interval_s)
+    refresh = rail.refresh_s
+    tau = max(refresh, interval_s)
+    # Sample intervals overlapping the window: i0 holds t0 (t[i0] <= t0), i1 - 1 holds t1.
+    i0 = max(int(np.searchsorted(t, t0, side="right")) - 1, 0)
+    i1 = max(int(np.searchsorted(t, t1, side="left")), i0)
 
     if rail.quantity is Quantity.POWER:
         lo, hi = np.searchsorted(t, [t0, t1], side="right")
@@ -182,6 +190,9 @@ def rail_window_energy(
         pp = np.concatenate(([p0], v[lo:hi][t[lo:hi] < t1], [p1]))
         gross = float(trapezoid(pp, tt))
         s_res = rail.resolution / SQRT12 * duration
+        overlap = np.clip(np.minimum(t[i0 + 1 : i1 + 1], t1) - np.maximum(t[i0:i1], t0), 0.0, None)
+        dp = np.abs(np.diff(v[i0 : i1 + 1]))
+        s_samp = float(np.sqrt(np.sum((dp * overlap) ** 2) / 12.0))
         tp, p = t, v
         s_noise = baseline.std_power_w * math.sqrt(duration * min(duration, tau)) if baseline else 0.0
     else:
@@ -190,11 +201,17 @@ def rail_window_energy(
         p0 = p1 = gross / duration if duration > 0 else 0.0
         s_res = rail.resolution / math.sqrt(6.0)
         tp, p = derived_power(t, v)
+        s_samp = 0.0
+        for b, pb in ((t0, p0), (t1, p1)):
+            k = min(max(int(np.searchsorted(t, b, side="right")) - 1, 0), len(t) - 2)
+            dt_b = float(t[k + 1] - t[k])
+            s_samp = math.hypot(s_samp, _edge_spread_w(tp, p, b, max(tau, dt_b), float(pb)) * dt_b / SQRT12)
         s_noise = 0.0
-    s_edge = math.hypot(
-        _edge_spread_w(tp, p, t0, tau, float(p0)) * tau / SQRT3,
-        _edge_spread_w(tp, p, t1, tau, float(p1)) * tau / SQRT3,
+    s_lag = math.hypot(
+        _edge_spread_w(tp, p, t0, tau, float(p0)) * refresh / SQRT3,
+        _edge_spread_w(tp, p, t1, tau, float(p1)) * refresh / SQRT3,
     )
+    s_edge = math.hypot(s_samp, s_lag)
     gross_err = math.sqrt(s_res**2 + s_edge**2 + s_noise**2)
     if baseline is None:
         return RailEnergy(rail.name, gross, math.nan, gross_err, math.nan, n_inside, short)
