@@ -120,8 +120,14 @@ class Recording:
         self, t_start: float, t_end: float, rails: tuple[str, ...] | None = None
     ) -> WindowEnergy:
         idx = self.rail_indices(rails)
+        # Only the rows near the window (a few samples beyond twice the refresh period each side): the
+        # integration is local, and slicing first keeps a long recording from being copied per window.
+        margin = 2.0 * max((r.refresh_s for r in self.rails), default=0.0)
+        lo, hi = np.searchsorted(self.t_s, [t_start - margin, t_end + margin])
+        rows = slice(max(int(lo) - 4, 0), int(hi) + 4)
+        values = self.values[rows][:, idx]
         return window_energy(
-            self.t_s, self.values[:, idx], tuple(self.rails[i] for i in idx), t_start, t_end, self.baseline
+            self.t_s[rows], values, tuple(self.rails[i] for i in idx), t_start, t_end, self.baseline
         )
 
     def to_frame(self):  # -> pandas.DataFrame (pandas imported lazily: the recorder itself needs only numpy)
