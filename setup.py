@@ -22,6 +22,7 @@ setup(
         "click>=8.1",
         "rich>=13",
         "scikit-learn>=1.3",
+        "scipy>=1.10",
         "matplotlib>=3.7",
         "pillow>=10",
         "pyyaml>=6",

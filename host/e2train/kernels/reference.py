@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from e2train.kernels.regmap import MAX_DIM, MAX_P
+
 INT32_MIN = np.int64(-(2**31))
 INT32_MAX = np.int64(2**31 - 1)
 
@@ -64,6 +66,14 @@ def _check_matrix(name: str, array: np.ndarray) -> None:
         raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {array.shape}")
 
 
+def _check_dims(**dims: int) -> None:
+    """Sizes the hardware accepts: 1..MAX_DIM (P up to MAX_P); zero sizes are refused, not no-ops."""
+    for name, value in dims.items():
+        limit = MAX_P if name == "P" else MAX_DIM
+        if not 1 <= value <= limit:
+            raise KernelArgumentError(f"{name}={value} is outside 1..{limit}")
+
+
 def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
     """C = A x B with exact accumulation, saturated to int32; saturated entries are counted."""
     if mode not in GEMM_MODES:
@@ -75,6 +85,7 @@ def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
     _check_dtype("B", b, b_dtype)
     if a.shape[1] != b.shape[0]:
         raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    _check_dims(M=a.shape[0], K=a.shape[1], N=b.shape[1])
     acc = exact_matmul(a, b)
     overflow = (acc < INT32_MIN) | (acc > INT32_MAX)
     c = np.clip(acc, INT32_MIN, INT32_MAX).astype(np.int32)
@@ -93,10 +104,11 @@ def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResu
     _check_dtype("G", g, np.int16)
     if x.shape[1] != g.shape[1]:
         raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
-    if tau < 0:
-        raise KernelArgumentError(f"tau must be >= 0, got {tau}")
+    if not 0 <= tau < 2**64 or int(tau) != tau:
+        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
     n, p = g.shape
     k = x.shape[0]
+    _check_dims(N=n, K=k, P=p)
     pred = exact_matmul(g, msb4(x, x_signed).T)  # (N, K)
     recompute = np.abs(16 * pred) < tau
     signs = np.sign(pred).astype(np.int8)

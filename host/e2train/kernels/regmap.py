@@ -99,8 +99,8 @@ PSG_WGRAD = RegisterMap(
         Register("N", 0x40),
         Register("K", 0x48),
         Register("P", 0x50),
-        Register("TAU", 0x58, doc="threshold on |16 * Pr|, unsigned"),
-        Register("MODE", 0x60, doc="0: X signed int8, 1: X unsigned uint8"),
+        Register("TAU", 0x58, 64, doc="threshold on |16 * Pr|, unsigned (|16 Pr| reaches 2**43)"),
+        Register("MODE", 0x64, doc="0: X signed int8, 1: X unsigned uint8"),
     )
     + _COUNTERS,
 )
