@@ -613,6 +613,15 @@ module e2_gemm #(
     wire [ROWS*COLS*32-1:0] res_flat;
     wire [ROWS*COLS-1:0]    ovf_flat;
     wire capture = s2_valid && s2_last;
+    // int32 saturation of an exact 48-bit sum: {overflowed, value}; it fits iff bits 47..31 agree
+    function [32:0] saturate32(input [47:0] v);
+        begin
+            if ((v[47:31] == {17{1'b0}}) || (v[47:31] == {17{1'b1}}))
+                saturate32 = {1'b0, v[31:0]};
+            else
+                saturate32 = {1'b1, v[47] ? 32'h80000000 : 32'h7FFFFFFF};
+        end
+    endfunction
     genvar gi, gj;
     generate
         for (gi = 0; gi < ROWS; gi = gi + 1) begin : g_row
@@ -623,18 +632,16 @@ module e2_gemm #(
                 reg signed [47:0] acc;
                 reg [31:0] res;
                 reg ovf;
-                wire signed [47:0] acc_new = (s2_first ? 48'sd0 : acc) + {{24{prod[23]}}, prod};
-                // int32 saturation: the value fits iff bits 47..31 are all equal
-                wire fits = (acc_new[47:31] == {17{1'b0}}) || (acc_new[47:31] == {17{1'b1}});
+                wire signed [47:0] prod48 = {{24{prod[23]}}, prod};
                 always @(posedge clk) begin
                     if (s1_valid)
                         prod <= av * bv;
                     if (s2_valid)
-                        acc <= acc_new;
-                    if (capture) begin
-                        res <= fits ? acc_new[31:0] : (acc_new[47] ? 32'h80000000 : 32'h7FFFFFFF);
-                        ovf <= !fits;
-                    end
+                        acc <= (s2_first ? 48'sd0 : acc) + prod48;
+                    // evaluated only on capture (a function keeps event-driven simulators from
+                    // re-evaluating the saturation on every accumulate)
+                    if (capture)
+                        {ovf, res} <= saturate32((s2_first ? 48'sd0 : acc) + prod48);
                 end
                 assign res_flat[32 * (gi * COLS + gj) +: 32] = res;
                 assign ovf_flat[gi * COLS + gj] = ovf;

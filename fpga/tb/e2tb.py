@@ -158,6 +158,15 @@ class KernelTB:
         assert set(before) == {GUARD} and set(after) == {GUARD}, f"write outside output at {addr:#x}"
 
 
+async def check_unmapped_words(tb: KernelTB) -> None:
+    """Argument-area words that no register covers (reserved words) ignore writes and read 0."""
+    covered = {r.offset + 4 * w for r in tb.map.registers for w in range(r.width_bits // 32)}
+    for offset in range(0x10, 0x80, 4):
+        if offset not in covered:
+            await tb.axil.write_dword(offset, 0xFFFFFFFF)
+            assert await tb.axil.read_dword(offset) == 0, f"reserved word {offset:#x} is not zero"
+
+
 @dataclass
 class KernelRun:
     """Outputs of one kernel invocation plus its counters."""

@@ -18,7 +18,7 @@ import cocotb
 import e2sim
 import numpy as np
 import pytest
-from e2tb import KernelTB, bursty_latency, pause_pattern, random_operands, run_gemm
+from e2tb import KernelTB, bursty_latency, check_unmapped_words, pause_pattern, random_operands, run_gemm
 from e2train.kernels import regmap
 from e2train.kernels.reference import gemm as ref_gemm
 
@@ -76,6 +76,7 @@ async def gemm_regmap(dut):
         if reg.width_bits == 64:  # the reserved word after a 64-bit address reads 0
             await tb.axil.write_dword(reg.offset + 8, 0xFFFFFFFF)
             assert await tb.axil.read_dword(reg.offset + 8) == 0, f"reserved word after {reg.name}"
+    await check_unmapped_words(tb)
     for name in ("STATUS", "CYCLES_BUSY", "OVERFLOWS"):
         await tb.axil.write_dword(rmap[name].offset, 0xFFFFFFFF)
         assert await tb.read_reg(name) == 0, f"{name} is read-only"
