@@ -172,10 +172,12 @@ def run(
     test_dir: Path | None = None,
     build_root: Path | None = None,
     python_paths: tuple[Path, ...] = (),
+    log_file: Path | None = None,
 ) -> Path:
     """Run cocotb test(s) of `test_module` against one kernel build; raise if any failed.
 
-    `python_paths` are added to the simulator's Python path (the runner passes on ``sys.path``).
+    `python_paths` are added to the simulator's Python path (the runner passes on ``sys.path``);
+    `log_file` receives the simulator's output instead of the console.
     """
     build_dir = build(sim, kernel, params, build_root)
     from cocotb_tools.runner import get_runner
@@ -198,6 +200,7 @@ def run(
                 extra_env=env,
                 parameters=dict(params or {}),
                 timescale=("1ns", "1ps"),
+                log_file=log_file,
             )
         except SystemExit as exc:
             # the runner exits the interpreter on failures; a library must raise instead

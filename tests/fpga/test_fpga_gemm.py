@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 
-import cocotb
-
 # fpga/tb is on sys.path (conftest), and cocotb's runner hands sys.path to the simulator's Python
 import e2sim
 import numpy as np
 import pytest
+
+_HINT = "pip install cocotb==2.1.0 cocotbext-axi==0.1.28"
+cocotb = pytest.importorskip("cocotb", reason=f"cocotb is not installed: {_HINT}")
+pytest.importorskip("cocotbext.axi", reason=f"cocotbext-axi is not installed: {_HINT}")
 from e2tb import KernelTB, bursty_latency, check_unmapped_words, pause_pattern, random_operands, run_gemm
 from e2train.kernels import regmap
 from e2train.kernels.reference import gemm as ref_gemm

@@ -12,10 +12,13 @@ import itertools
 import json
 import os
 
-import cocotb
 import e2sim
 import numpy as np
 import pytest
+
+_HINT = "pip install cocotb==2.1.0 cocotbext-axi==0.1.28"
+cocotb = pytest.importorskip("cocotb", reason=f"cocotb is not installed: {_HINT}")
+pytest.importorskip("cocotbext.axi", reason=f"cocotbext-axi is not installed: {_HINT}")
 from e2tb import KernelTB, bursty_latency, check_unmapped_words, pause_pattern, run_psg
 from e2train.kernels import regmap
 from e2train.kernels.reference import exact_matmul, msb4
