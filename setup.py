@@ -11,7 +11,6 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "host"},
     packages=find_packages("host"),
-    package_data={"e2train": ["profiles/*.json"]},
     install_requires=[
         # The CPU wheel of this exact version is what the project is verified with;
         # an open range pulls a multi-GB CUDA build (docs: TOOLCHAIN.md).

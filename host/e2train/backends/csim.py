@@ -12,8 +12,12 @@ device memory, passes byte offsets as the address registers, and reads results a
 back.  The kernels validate their arguments themselves (STATUS bits); a refused call raises
 ``KernelArgumentError`` naming the bits.
 
-Environment: ``E2TRAIN_CACHE`` (cache root), ``E2TRAIN_HLS_DIR`` (the ``hls/`` directory, for an
-installed package that does not sit in the repository), ``CXX`` (compiler, default ``g++``).
+Where the sources are (``hls_dir``): ``$E2TRAIN_HLS_DIR`` if set; else ``hls/`` of the repository
+around this file (a checkout, or an editable install); else ``e2train/_hls/``, the copy of the
+sources that a regular (non-editable) install ships as package data.
+
+Environment: ``E2TRAIN_CACHE`` (cache root), ``E2TRAIN_HLS_DIR`` (an ``hls/`` directory to use
+instead of the above), ``CXX`` (compiler, default ``g++``).
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ from e2train.kernels.reference import (
 
 log = logging.getLogger(__name__)
 
-CAPI_VERSION = 1  # must equal E2T_CAPI_VERSION in hls/csim/capi.cpp
+CAPI_VERSION = 2  # must equal E2T_CAPI_VERSION in hls/csim/capi.cpp
 ARENA_ALIGN = 64  # bytes between operands in the arena (>= regmap.ADDRESS_ALIGN)
-TAU_MAX = 2**32 - 1  # the TAU register is 32 bits wide
+TAU_MAX = 2 ** regmap.PSG_WGRAD["TAU"].width_bits - 1  # 2**64 - 1: the TAU register is 64 bits wide
 SOURCES = ("src/gemm.cpp", "src/psg_wgrad.cpp", "csim/capi.cpp")
 HEADERS = ("include/e2train_kernels.h", "src/axi_words.h")
 CXXFLAGS = (
@@ -122,18 +126,35 @@ class TileSizes:
 # ---------------------------------------------------------------------------------------------
 
 
-def hls_dir() -> Path:
-    """The ``hls/`` source tree: ``$E2TRAIN_HLS_DIR``, else the repository around this package."""
+def _missing_sources(path: Path) -> list[str]:
+    return [p for p in SOURCES + HEADERS if not (path / p).is_file()]
+
+
+def hls_candidates() -> list[Path]:
+    """Where ``hls_dir`` looks, in order (see the module docstring)."""
     env = os.environ.get("E2TRAIN_HLS_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "hls"
-    missing = [p for p in SOURCES + HEADERS if not (path / p).is_file()]
-    if missing:
-        raise BackendUnavailable(
-            f"the HLS C++ sources are not at {path} (missing {', '.join(missing)}); the csim backend "
-            "builds them on first use: run from a checkout of the repository (pip install -e .) or "
-            "set E2TRAIN_HLS_DIR to its hls/ directory"
-        )
-    return path
+    if env:
+        return [Path(env)]  # an explicit choice: no silent fallback to another copy
+    package = Path(__file__).resolve().parents[1]  # .../e2train
+    candidates = []
+    if package.parent.name == "host":  # the repository layout: <repo>/host/e2train
+        candidates.append(package.parents[1] / "hls")
+    candidates.append(package / "_hls")  # package data of a regular install
+    return candidates
+
+
+def hls_dir() -> Path:
+    """The HLS C++ source tree the library is built from: the first candidate that has every file."""
+    candidates = hls_candidates()
+    for path in candidates:
+        if not _missing_sources(path):
+            return path
+    tried = "; ".join(f"{p} (missing {', '.join(_missing_sources(p))})" for p in candidates)
+    raise BackendUnavailable(
+        f"the HLS C++ sources were not found: {tried}. The csim backend builds them on first use: "
+        "install e2train from a checkout (pip install -e .) or from a wheel that includes e2train/_hls, "
+        "or set E2TRAIN_HLS_DIR to the repository's hls/ directory"
+    )
 
 
 def cache_root() -> Path:
@@ -209,7 +230,7 @@ def load_library(tiles: TileSizes | None = None) -> ctypes.CDLL:
     lib.e2t_gemm.restype = None
     lib.e2t_gemm.argtypes = [ptr, u64, u64, u64, u32, u32, u32, u32, ctypes.POINTER(_Counters)]
     lib.e2t_psg_wgrad.restype = None
-    lib.e2t_psg_wgrad.argtypes = [ptr, u64, u64, u64, u64, u32, u32, u32, u32, u32, ctypes.POINTER(_Counters)]
+    lib.e2t_psg_wgrad.argtypes = [ptr, u64, u64, u64, u64, u32, u32, u32, u64, u32, ctypes.POINTER(_Counters)]
     return lib
 
 
@@ -371,18 +392,21 @@ def _check_matrix(name: str, array: np.ndarray, dtype: type) -> None:
         raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
 
 
-def _tau_register(tau: float) -> int:
-    """The TAU register value that makes ``|16 * Pr| < TAU`` equal ``|16 * Pr| < tau``.
+def _tau_register(tau: int) -> int:
+    """The TAU register value for a threshold, accepting exactly what ``reference.psg_wgrad`` does.
 
-    ``|16 * Pr|`` is an integer, so a fractional threshold is exactly its ceiling.
+    The reference takes an integer-valued number in 0..2**64-1 (an int, a numpy integer, or a float
+    such as 5.0) and refuses a fractional, negative, too large or non-finite one; so does this,
+    with the same message.  It refuses a bool as well (the reference would take True as 1; here it
+    is most likely ``tau`` and ``x_signed`` swapped) and anything that is not a number (the
+    reference raises TypeError there).
     """
     if isinstance(tau, (bool, np.bool_)) or not isinstance(tau, (int, float, np.integer, np.floating)):
-        raise KernelArgumentError(f"tau must be a real number, got {tau!r}")
-    if tau < 0:
-        raise KernelArgumentError(f"tau must be >= 0, got {tau}")
-    if not math.isfinite(tau) or math.ceil(tau) > TAU_MAX:
-        raise KernelArgumentError(f"tau={tau} does not fit the 32-bit TAU register (max {TAU_MAX})")
-    return math.ceil(tau)
+        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau!r} ({type(tau).__name__})")
+    finite = math.isfinite(tau) if isinstance(tau, (float, np.floating)) else True  # no int -> float
+    if not (finite and 0 <= tau <= TAU_MAX and int(tau) == tau):
+        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
+    return int(tau)
 
 
 class CsimKernels:
@@ -400,8 +424,8 @@ class CsimKernels:
         """C = A x B on the HLS kernel in C simulation; same contract as ``reference.gemm``.
 
         Shapes the kernel refuses (a zero or a dimension above MAX_DIM) raise
-        ``KernelArgumentError`` from the kernel's STATUS, where the numpy reference would compute
-        an empty or a huge product.
+        ``KernelArgumentError`` from the kernel's STATUS (BAD_DIMS); the reference refuses the
+        same shapes with the same exception.
         """
         if mode not in GEMM_MODES:
             raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
@@ -423,13 +447,13 @@ class CsimKernels:
         c = arena.get(2, np.int32, (m, n))
         return GemmResult(c, counters["OVERFLOWS"], counters["MACS"], counters)
 
-    def psg_wgrad(self, x: np.ndarray, g: np.ndarray, tau: float, x_signed: bool) -> PsgResult:
+    def psg_wgrad(self, x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
         """Predictive sign weight gradient on the HLS kernel in C simulation (reference contract).
 
         ``macs_full`` is the kernel's MACS counter minus the N*K*P predictor MACs, so it shows what
-        the hardware issued rather than what the reference expects.  ``tau`` must fit the 32-bit
-        TAU register once rounded up (see ``_tau_register``); a fractional tau is accepted because
-        the reference's comparison accepts one.
+        the hardware issued rather than what the reference expects.  ``tau`` is any integer in
+        0..2**64-1, the range of the 64-bit TAU register (see ``_tau_register``).  Shapes the
+        kernel refuses (BAD_DIMS) raise ``KernelArgumentError``, as the reference does.
         """
         _check_matrix("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
         _check_matrix("G", g, np.int16)
@@ -464,6 +488,6 @@ def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
     return _DEFAULT.gemm(a, b, mode)
 
 
-def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: float, x_signed: bool) -> PsgResult:
+def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
     """Predictive sign weight gradient: the HLS C++ kernel run on the CPU."""
     return _DEFAULT.psg_wgrad(x, g, tau, x_signed)

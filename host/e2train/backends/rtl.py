@@ -171,20 +171,29 @@ def _psg_result(x: np.ndarray, g: np.ndarray, out: dict[str, np.ndarray], counte
 
 
 def gemm_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], mode: str = "i8i8", sim: str = "icarus", *,
-               params: Mapping[str, int] | None = None) -> list[GemmResult]:
-    """Several gemm calls on one simulator start (benchmarks); each as ``gemm``."""
+               params: Mapping[str, int] | None = None, stall: float = 0.0) -> list[GemmResult]:
+    """Several gemm calls on one simulator start (benchmarks); each as ``gemm``.
+
+    `stall` (0..1) makes every AXI channel of the simulated memory stall that fraction of cycles
+    at random: a crude stand-in for a shared DDR port (the default memory answers at once).
+    """
     for a, b in pairs:
         _check_gemm(a, b, mode)
-    jobs: list[dict[str, object]] = [{"mode": mode} for _ in pairs]
+    if not 0.0 <= stall < 1.0:
+        raise ValueError(f"stall must be in [0, 1), got {stall}")
+    jobs: list[dict[str, object]] = [{"mode": mode, "stall": stall} for _ in pairs]
     outputs, counters = _simulate("gemm", jobs, [{"a": a, "b": b} for a, b in pairs], sim, params)
     return [_gemm_result(a, b, out, cnt) for (a, b), out, cnt in zip(pairs, outputs, counters, strict=True)]
 
 
 def psg_batch(calls: Sequence[tuple[np.ndarray, np.ndarray, int]], x_signed: bool, sim: str = "icarus", *,
-              params: Mapping[str, int] | None = None) -> list[PsgResult]:
-    """Several psg_wgrad calls (x, g, tau) on one simulator start; each as ``psg_wgrad``."""
+              params: Mapping[str, int] | None = None, stall: float = 0.0) -> list[PsgResult]:
+    """Several psg_wgrad calls (x, g, tau) on one simulator start; each as ``psg_wgrad``
+    (`stall` as in ``gemm_batch``)."""
     taus = [_check_psg(x, g, tau, x_signed) for x, g, tau in calls]
-    jobs: list[dict[str, object]] = [{"tau": tau, "x_signed": x_signed} for tau in taus]
+    if not 0.0 <= stall < 1.0:
+        raise ValueError(f"stall must be in [0, 1), got {stall}")
+    jobs: list[dict[str, object]] = [{"tau": tau, "x_signed": x_signed, "stall": stall} for tau in taus]
     outputs, counters = _simulate("psg_wgrad", jobs, [{"x": x, "g": g} for x, g, _ in calls], sim, params)
     return [_psg_result(x, g, out, cnt) for (x, g, _), out, cnt in zip(calls, outputs, counters, strict=True)]
 

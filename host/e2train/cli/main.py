@@ -1,0 +1,104 @@
+"""``e2train``: the command line.  A thin layer over the library: options are validated by the
+library's typed config, library errors become one-line messages with the fix attached."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from e2train.config import PRESETS, ConfigError, resolve_config
+from e2train.data.datasets import DATASETS, DatasetError
+from e2train.energy.profile import ProfileError
+from e2train.energy.trace import TraceError
+from e2train.models.resnet import MODELS
+from e2train.train.checkpoint import CheckpointError
+
+USER_ERRORS = (ConfigError, DatasetError, ProfileError, TraceError, CheckpointError)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log library messages (INFO).")
+@click.version_option(package_name="e2train")
+def cli(verbose: bool) -> None:
+    """Energy-efficient CNN training (E2-Train) with FPGA kernels in the loop."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a named configuration.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML or JSON file of options.")
+@click.option("--dataset", type=click.Choice(DATASETS), help="digits (embedded, default), cifar10, cifar100, imagefolder.")
+@click.option("--data-dir", help="Folder or .tar.gz of the dataset (CIFAR pickles or train/<class>/<img> layout).")
+@click.option("--model", type=click.Choice(sorted(MODELS)), help="CIFAR ResNet of depth 6n+2.")
+@click.option("--epochs", type=float, help="Nominal budget in epochs (SMD-skipped iterations count).")
+@click.option("--iters", type=int, help="Nominal budget in iterations (overrides --epochs).")
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float, help="Learning rate (divided by 10 at the milestones).")
+@click.option("--precision", type=click.Choice(["int8", "fp32"]), help="Forward arithmetic of the convs.")
+@click.option("--input-grad", type=click.Choice(["fp32", "int16"]), help="Error precision of input gradients.")
+@click.option("--smd", type=float, help="SMD drop probability, e.g. 0.5 (0 = off).")
+@click.option("--slu-target", type=float, help="SLU target computation fraction, e.g. 0.6 (omit = off).")
+@click.option("--slu-beta", type=float, help="Weight of the SLU cost term.")
+@click.option("--psg/--no-psg", default=None, help="Predictive sign gradient descent.")
+@click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
+@click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]), help="Absolute, or relative to max |g_pred|.")
+@click.option("--seed", type=int)
+@click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
+@click.option("--energy-profile", help="Profile name under measurements/profiles or a .json path.")
+@click.option("--power", "power_spec", help="Measure energy: SOURCE[:RAIL,...] (see `e2train power list`).")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<timestamp>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+def train(preset, config_file, power_spec, resume, **flags) -> None:
+    """Train a CNN the E2-Train way and report modelled energy savings.
+
+    Example: e2train train --preset quickstart --out runs/quickstart
+    """
+    from e2train.cli.progress import TrainingProgress, print_summary
+    from e2train.train.loop import Trainer
+
+    try:
+        if resume and not flags.get("out"):
+            raise ConfigError("--resume needs --out RUN_DIR")
+        if resume and not preset and not config_file and (Path(flags["out"]) / "config.json").exists():
+            config_file = str(Path(flags["out"]) / "config.json")
+        if not preset and not config_file:
+            preset = "quickstart"
+        cfg = resolve_config(preset, config_file, flags)
+        run_dir = Path(cfg.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}")
+        cfg.out = str(run_dir)
+        if not resume and (run_dir / "checkpoint.pt").exists():
+            raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
+        with TrainingProgress() as progress:
+            trainer = Trainer(cfg, run_dir, resume=resume, on_iteration=progress.update, power_spec=power_spec)
+            progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
+            summary = trainer.run()
+    except USER_ERRORS as err:
+        raise click.ClickException(str(err)) from err
+    except ValueError as err:  # remaining validation errors from the library, e.g. --resume mismatch
+        raise click.ClickException(str(err)) from err
+    print_summary(summary, run_dir)
+    if summary["interrupted"]:
+        sys.exit(130)
+
+
+@cli.command("show-config")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quickstart")
+def show_config(preset: str) -> None:
+    """Print a preset's resolved configuration as JSON (a starting point for --config)."""
+    click.echo(json.dumps(resolve_config(preset).to_dict(), indent=2))
+
+
+def _register_optional_commands() -> None:
+    """Commands whose modules live beside this one; each imports its heavy parts lazily."""
+    from e2train.cli.power_cmd import calibrate, power
+
+    cli.add_command(power)
+    cli.add_command(calibrate)
+
+
+_register_optional_commands()

@@ -1,0 +1,147 @@
+"""Typed training configuration: presets, config files, flags, and validation with clear errors.
+
+Precedence: preset < config file (YAML or JSON) < command-line flags.  The resolved config is
+saved in every run directory and checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from e2train.data.datasets import DATASETS
+from e2train.models.resnet import MODELS
+from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
+from e2train.techniques.psg import THRESHOLD_MODES
+
+BACKENDS = ("torch",)
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed; the message names the allowed values."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str = "resnet14"
+    epochs: float | None = 30.0  # nominal budget; SMD-skipped iterations count toward it
+    iters: int | None = None  # overrides epochs when set
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the run; lr / 10 at each
+    precision: str = "int8"
+    input_grad: str = "fp32"  # "int16": the hardware path's 16-bit error codes
+    smd: float = 0.0  # drop probability
+    slu_target: float | None = None  # target computation fraction of gated blocks; None = SLU off
+    slu_beta: float = 1e-4
+    psg: bool = False
+    psg_threshold: float = 0.05
+    psg_threshold_mode: str = "rel"
+    psg_lr_scale: float = 0.01  # sign gradients have magnitude 1: their step is lr * this
+    seed: int = 0
+    device: str = "cpu"
+    backend: str = "torch"
+    energy_profile: str = "fpga_zynq7020_prior"
+    eval_every: int = 1  # epochs between test evaluations (for the accuracy-vs-energy curve)
+    checkpoint_every: int = 1  # epochs between checkpoints
+    out: str | None = None
+
+    def validate(self) -> TrainConfig:
+        def choice(name: str, allowed: tuple[str, ...]) -> None:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+        choice("dataset", DATASETS)
+        choice("model", tuple(MODELS))
+        choice("precision", PRECISIONS)
+        choice("input_grad", INPUT_GRAD_MODES)
+        choice("psg_threshold_mode", THRESHOLD_MODES)
+        choice("backend", BACKENDS)
+        if self.dataset != "digits" and not self.data_dir:
+            raise ConfigError(f"dataset={self.dataset} needs data_dir (--data-dir): nothing is downloaded")
+        if not 0.0 <= self.smd < 1.0:
+            raise ConfigError(f"smd={self.smd} must be a drop probability in [0, 1)")
+        if self.slu_target is not None and not 0.0 < self.slu_target <= 1.0:
+            raise ConfigError(f"slu_target={self.slu_target} must be a computation fraction in (0, 1]")
+        if self.psg and self.precision != "int8":
+            raise ConfigError("psg needs precision=int8 (it predicts from 8-bit activation codes)")
+        if self.psg_threshold < 0:
+            raise ConfigError(f"psg_threshold={self.psg_threshold} must be >= 0")
+        for name in ("batch_size", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.iters is None and (self.epochs is None or self.epochs <= 0):
+            raise ConfigError("give a positive budget: epochs > 0 or iters >= 1")
+        if self.iters is not None and self.iters < 1:
+            raise ConfigError(f"iters={self.iters} must be >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"lr={self.lr} must be > 0")
+        if any(not 0 < m < 1 for m in self.lr_milestones):
+            raise ConfigError(f"lr_milestones={self.lr_milestones} must be fractions of the run in (0, 1)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The README's first command: SMD + SLU + PSG on the embedded 8x8 digits, a couple of minutes on 2 cores.
+    "quickstart": {"dataset": "digits", "model": "resnet14", "epochs": 30, "batch_size": 64,
+                   "smd": 0.5, "slu_target": 0.6, "psg": True},
+    # The ablation on CIFAR-10 (ResNet-20), one short schedule.
+    "cifar10-fp32": {"dataset": "imagefolder", "model": "resnet20", "batch_size": 128, "precision": "fp32"},
+    "cifar10-int8": {"dataset": "imagefolder", "model": "resnet20", "batch_size": 128},
+    "cifar10-smd": {"dataset": "imagefolder", "model": "resnet20", "batch_size": 128, "smd": 0.5},
+    "cifar10-smd-slu": {"dataset": "imagefolder", "model": "resnet20", "batch_size": 128, "smd": 0.5,
+                        "slu_target": 0.6},
+    "cifar10-e2train": {"dataset": "imagefolder", "model": "resnet20", "batch_size": 128, "smd": 0.5,
+                        "slu_target": 0.6, "psg": True},
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    field = {f.name: f for f in fields(TrainConfig)}[name]
+    if value is None:
+        return None
+    if "tuple" in str(field.type):
+        return tuple(float(v) for v in value)
+    return value
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot parse ({err})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of option names to values")
+    return data
+
+
+def resolve_config(preset: str | None = None, config_file: str | None = None,
+                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    if config_file is not None:
+        values.update(load_config_file(config_file))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return TrainConfig(**{k: _coerce(k, v) for k, v in values.items()}).validate()

@@ -1,0 +1,116 @@
+"""A documented, deliberately simple cycle and traffic model of the two kernels.
+
+Why a model at all: the emulated device executes the Python reference, which has no notion of
+time; but the simulated power rails (``e2train.power.simulated_rails``) and anything that reports
+efficiency need busy cycles and memory traffic.  The model follows the *architecture* of the RTL
+in ``fpga/rtl`` (an output-stationary ROWS x COLS MAC array for gemm, an S x S tile with a
+prediction and a recompute pass for psg_wgrad, a 64-bit AXI bus moving one beat per cycle), not
+its exact schedule: the numbers are estimates of the right order, not what the RTL counts cycle
+by cycle.  Tests of the RTL compare *its* counters with the reference; nothing compares this model
+with the RTL bit for bit.
+
+gemm (M x K) x (K x N):
+    compute   = ceil(M/ROWS) * ceil(N/COLS) * K          one k-step per cycle per output tile
+    blocks    = ceil(M / (TMAX*ROWS)) if K <= KC else ceil(M / ROWS)   (A rows kept on chip)
+    read      = words(A) + blocks * words(B)             B is streamed once per block of A rows
+    written   = 4 * M * N
+    memory    = max(read, written) / 8 beats             read and write channels run in parallel
+    busy      = OVERHEAD + LATENCY + max(compute, memory)
+    stall     = busy - OVERHEAD - compute                cycles in which the array issued nothing
+
+psg_wgrad, X (K x P), G (N x P), S x S output tiles:
+    predict   = tiles * P                                one p per cycle, every PE a 4 x 16-bit MAC
+    recompute = sum over tiles of (diagonals with an unconfident entry) * ceil(P / S)
+    read      = ceil(K/S) * N * words(2P) + ceil(N/S) * K * words(P)   (+ one reload of a tile that
+                needs recomputing when P > PC)
+    written   = 2 * N * K                                signs and mask
+    busy, stall as for gemm with compute = predict + recompute.
+
+``words(x)`` rounds a row of x bytes up to whole 8-byte beats.  MACS are the useful MACs
+(M*N*K; N*K*P + RECOMPUTED*P), equal to what the RTL counts.  A refused run (bad arguments)
+costs ``REFUSED_CYCLES`` and moves no data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BEAT_BYTES = 8
+OVERHEAD_CYCLES = 4  # check + setup + done states of the control FSM
+REFUSED_CYCLES = 2  # check + done
+
+
+def _words(nbytes: int) -> int:
+    return -(-nbytes // BEAT_BYTES)
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """Modelled activity of one kernel run (the emulated device's counters are filled from it)."""
+
+    cycles_busy: int
+    cycles_mem_stall: int
+    macs: int
+    bytes_read: int
+    bytes_written: int
+
+    @property
+    def cycles_compute(self) -> int:
+        return max(0, self.cycles_busy - self.cycles_mem_stall - OVERHEAD_CYCLES)
+
+
+@dataclass(frozen=True)
+class CycleModel:
+    """Array and bus parameters; defaults are the RTL's default parameters at 100 MHz."""
+
+    rows: int = 8  # gemm MAC array rows (ROWS)
+    cols: int = 8  # gemm MAC array columns (COLS)
+    kc: int = 1024  # gemm K chunk kept on chip (KC)
+    tmax: int = 8  # gemm tiles per A block (TMAX)
+    psg_s: int = 8  # psg_wgrad tile edge (S)
+    psg_pc: int = 1024  # psg_wgrad P chunk on chip (PC)
+    latency_cycles: int = 40  # first-beat latency of DDR through the HP port
+    clock_hz: float = 100e6
+
+    def refused(self) -> RunCost:
+        return RunCost(REFUSED_CYCLES, 0, 0, 0, 0)
+
+    def _finish(self, compute: int, read: int, written: int, macs: int) -> RunCost:
+        memory = max(_words(read), _words(written))
+        busy = OVERHEAD_CYCLES + self.latency_cycles + max(compute, memory)
+        return RunCost(busy, busy - OVERHEAD_CYCLES - compute, macs, read, written)
+
+    def gemm(self, m: int, n: int, k: int, b_itemsize: int) -> RunCost:
+        compute = _ceil(m, self.rows) * _ceil(n, self.cols) * k
+        block_rows = self.tmax * self.rows if k <= self.kc else self.rows
+        blocks = _ceil(m, block_rows)
+        read = m * _words(k) * BEAT_BYTES + blocks * k * _words(n * b_itemsize) * BEAT_BYTES
+        return self._finish(compute, read, 4 * m * n, m * n * k)
+
+    def psg(self, n: int, k: int, p: int, recompute_mask: np.ndarray) -> RunCost:
+        s = self.psg_s
+        tn, tk = _ceil(n, s), _ceil(k, s)
+        predict = tn * tk * p
+        # (N, K) mask -> (tn, S, tk, S) tiles; diagonal of entry (i, j) inside a tile: (i - j) mod S
+        padded = np.zeros((tn * s, tk * s), dtype=bool)
+        padded[:n, :k] = recompute_mask.astype(bool)
+        tiles = padded.reshape(tn, s, tk, s).transpose(0, 2, 1, 3)  # (tn, tk, S, S)
+        diag = (np.arange(s)[:, None] - np.arange(s)[None, :]) % s  # (S, S)
+        active = np.zeros((tn, tk, s), dtype=bool)
+        for d in range(s):
+            active[:, :, d] = (tiles & (diag == d)).any(axis=(2, 3))
+        recompute = int(active.sum()) * _ceil(p, s)
+        tile_read_g = tk * n * _words(2 * p) * BEAT_BYTES
+        tile_read_x = tn * k * _words(p) * BEAT_BYTES
+        read = tile_read_g + tile_read_x
+        if p > self.psg_pc:  # tiles that recompute reload their rows: a share of the traffic
+            share = float(active.any(axis=2).mean()) if active.size else 0.0
+            read += int(round(share * read))
+        recomputed = int(recompute_mask.astype(bool).sum())
+        return self._finish(predict + recompute, read, 2 * n * k, n * k * p + recomputed * p)

@@ -1,0 +1,142 @@
+"""The per-iteration trace: schema, crash-safe writer, validating reader.
+
+Rows go to an append-only JSON-lines journal as they happen (one flushed line per iteration, so
+a crash loses at most the iteration in flight) and to ``trace.parquet``, rewritten atomically at
+checkpoints and at the end.  Readers prefer the Parquet file and fall back to the journal when a
+run died before its last rewrite.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+TRACE_FILE = "trace.parquet"
+JOURNAL_FILE = "trace.jsonl"
+
+# column -> pandas dtype; the order is the file's column order
+COLUMNS: dict[str, str] = {
+    "iteration": "int64",
+    "epoch": "int64",
+    "skipped": "bool",
+    "t_start": "float64",  # time.monotonic() seconds, the same clock as the power recorder
+    "t_end": "float64",
+    "loss": "float64",
+    "lr": "float64",
+    "slu_executed_fraction": "float64",
+    "psg_recompute_fraction": "float64",
+    "macs_forward": "int64",
+    "macs_backward_input": "int64",
+    "macs_wgrad_predict": "int64",
+    "macs_wgrad_full": "int64",
+    "dram_bytes": "int64",
+    "count_mac_int8": "float64",
+    "count_mac_int8x16": "float64",
+    "count_mac_int4x16": "float64",
+    "count_mac_fp32": "float64",
+    "count_flop_fp32": "float64",
+    "count_dram_byte": "float64",
+    "model_time_s": "float64",
+    "energy_compute_model_j": "float64",
+    "energy_dram_model_j": "float64",
+    "energy_static_model_j": "float64",
+    "energy_model_j": "float64",
+    "energy_baseline8_model_j": "float64",
+    "energy_baseline32_model_j": "float64",
+    "energy_measured_j": "float64",  # net of the idle baseline where one was measured, else gross
+    "energy_measured_err_j": "float64",  # one sigma
+    "energy_measured_gross_j": "float64",
+    "measured_short_window": "boolean",  # window shorter than the sensor's refresh period
+}
+
+
+class TraceError(ValueError):
+    """A trace file is missing, truncated or has the wrong columns."""
+
+
+def to_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame.astype(COLUMNS)
+
+
+class TraceWriter:
+    def __init__(self, run_dir: Path, rows: list[dict] | None = None):
+        self.run_dir = run_dir
+        self.rows: list[dict] = list(rows or [])
+        self._journal = open(run_dir / JOURNAL_FILE, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        for row in self.rows:
+            self._journal.write(json.dumps(row) + "\n")
+        self._journal.flush()
+
+    def append(self, row: dict) -> None:
+        missing = set(COLUMNS) - set(row)
+        if missing:
+            raise TraceError(f"trace row lacks {sorted(missing)}")
+        self.rows.append(row)
+        self._journal.write(json.dumps(row) + "\n")
+        self._journal.flush()
+
+    def fill_measured(self, measured: dict[int, dict]) -> None:
+        """Measured joules arrive after the fact (the recorder integrates its samples at the end)."""
+        for row in self.rows:
+            row.update(measured.get(row["iteration"], {}))
+
+    def write(self) -> Path:
+        path = self.run_dir / TRACE_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        frame = to_frame(self.rows)
+        frame.attrs["schema_version"] = SCHEMA_VERSION
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        return path
+
+    def close(self) -> None:
+        if not self._journal.closed:
+            self.write()
+            self._journal.close()
+
+
+def _read_journal(path: Path) -> pd.DataFrame:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(path.read_text(encoding="utf-8").splitlines()):
+                break  # the line being written when the process died
+            raise TraceError(f"{path}: line {number} is not valid JSON") from None
+    return to_frame(rows)
+
+
+def read_trace(run_dir: str | Path) -> pd.DataFrame:
+    """Load a run's trace, checking the schema; journal rows beyond the Parquet file win."""
+    run_dir = Path(run_dir)
+    parquet, journal = run_dir / TRACE_FILE, run_dir / JOURNAL_FILE
+    frame = None
+    if parquet.exists():
+        try:
+            frame = pd.read_parquet(parquet)
+        except Exception as err:  # pyarrow raises several types for truncated files
+            raise TraceError(f"{parquet}: unreadable Parquet file ({err})") from err
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise TraceError(f"{parquet}: missing columns {missing} (written by another version?)")
+    if journal.exists():
+        logged = _read_journal(journal)
+        if frame is None or len(logged) > len(frame):
+            frame = logged
+    if frame is None:
+        raise TraceError(f"{run_dir}: no {TRACE_FILE} or {JOURNAL_FILE}: not a run directory")
+    iters = frame["iteration"].to_numpy()
+    if len(iters) and (iters[1:] <= iters[:-1]).any():
+        raise TraceError(f"{run_dir}: iterations are not strictly increasing")
+    return frame
+
+
+def nan_to_none(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

@@ -1,0 +1,100 @@
+"""CIFAR ResNets of BasicBlocks (He et al. 2016), widths 16/32/64, optional SLU gates.
+
+Down-sampling shortcuts are 1x1 stride-2 conv + BN (they keep running when their block is skipped).
+All convs are ``QConv2d``, so one model class serves the fp32 baseline, the 8-bit baseline and PSG.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from e2train.nn.qconv import QConv2d
+from e2train.techniques.slu import GateNetwork, GateRecord, straight_through_mask
+
+# name -> (blocks per stage n, depth 6n+2)
+MODELS = {"resnet8": 1, "resnet14": 2, "resnet20": 3, "resnet38": 6, "resnet74": 12, "resnet110": 18}
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.conv1 = QConv2d(in_ch, out_ch, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = QConv2d(out_ch, out_ch, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(QConv2d(in_ch, out_ch, 1, stride, 0), nn.BatchNorm2d(out_ch))
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.residual(x) + self.shortcut(x))
+
+    def gated(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """``m * F(x) + (1 - m) * shortcut(x)`` computing F only for samples with m = 1."""
+        base = self.shortcut(x)  # runs for every sample, skipped or not
+        executed = (mask.detach() > 0.5).nonzero().flatten()
+        if executed.numel() == 0:
+            return base, 0
+        m = mask[executed].view(-1, 1, 1, 1)
+        out_exec = F.relu(self.residual(x[executed]) + base[executed])  # gather
+        mixed = m * out_exec + (1 - m) * base[executed]
+        return base.index_copy(0, executed, mixed), executed.numel()  # scatter
+
+
+class ResNet(nn.Module):
+    def __init__(self, blocks_per_stage: int, num_classes: int = 10, in_channels: int = 3,
+                 widths: tuple[int, ...] = (16, 32, 64), gated: bool = False):
+        super().__init__()
+        self.stem = QConv2d(in_channels, widths[0], 3, 1, 1, input_signed=True)  # normalised image: signed
+        self.stem_bn = nn.BatchNorm2d(widths[0])
+        blocks = []
+        in_ch = widths[0]
+        for stage, width in enumerate(widths):
+            for i in range(blocks_per_stage):
+                blocks.append(BasicBlock(in_ch, width, 2 if stage > 0 and i == 0 else 1))
+                in_ch = width
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Linear(in_ch, num_classes)  # stays fp32, as in the original
+        # The first block always runs; gate k decides block k+1 from block k's output.
+        self.gates = GateNetwork([b.conv2.out_channels for b in blocks[:-1]]) if gated else None
+        self.gate_generator: torch.Generator | None = None
+        self.last_gates = GateRecord()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    @property
+    def gated(self) -> bool:
+        return self.gates is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, C, H, W) normalised image
+        x = F.relu(self.stem_bn(self.stem(x)))
+        record = GateRecord(batch=x.shape[0])
+        if self.gates is not None:
+            self.gates.reset()
+        for k, block in enumerate(self.blocks):
+            if self.gates is None or k == 0:
+                x = block(x)
+                continue
+            p = self.gates(k - 1, x)  # (B,)
+            mask = straight_through_mask(p, self.gate_generator) if self.training else (p > 0.5).to(p.dtype)
+            x, executed = block.gated(x, mask)
+            record.masks.append(mask)
+            record.executed.append(executed)
+        self.last_gates = record
+        return self.head(x.mean(dim=(2, 3)))  # (B, classes)
+
+    def qconvs(self) -> list[QConv2d]:
+        return [m for m in self.modules() if isinstance(m, QConv2d)]
+
+
+def build_model(name: str, num_classes: int, in_channels: int, gated: bool) -> ResNet:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
+    return ResNet(MODELS[name], num_classes, in_channels, gated=gated)

@@ -1,0 +1,114 @@
+"""Conv2d with an 8-bit integer forward pass and a choice of backward passes.
+
+``precision="fp32"`` is an ordinary conv (the fp32 baseline).  ``precision="int8"`` quantizes
+weights and activations (``e2train.quant``), convolves the integer codes exactly and scales back
+in floating point.  Backward: the input gradient uses either the fp32 error with the 8-bit weights
+(as the original E2-Train code) or 16-bit error codes (as the hardware path); the weight gradient is
+either full precision (8-bit baseline) or PSG signs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from e2train import quant
+from e2train.backends import torch_int
+from e2train.techniques.psg import PsgConfig, psg_conv_weight_grad
+
+PRECISIONS = ("fp32", "int8")
+INPUT_GRAD_MODES = ("fp32", "int16")
+
+
+@dataclass
+class ConvStats:
+    """What one conv did in the current iteration: the energy accounting reads it."""
+
+    samples: int = 0  # samples through the forward pass (SLU skips reduce it)
+    psg_entries: int = 0  # weight-gradient entries decided by PSG (N * K)
+    psg_recomputed: int = 0  # of which recomputed at full precision
+    psg_reduction: int = 0  # P, the reduction length of each entry
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+class _Int8Conv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, act_range: torch.Tensor, layer: QConv2d):
+        qx = quant.quantize_activation(x, act_range, layer.input_signed)
+        qw = quant.quantize_weight(weight)
+        acc = torch_int.conv2d(qx.codes, qw.codes, layer.stride[0], layer.padding[0])  # (B, Cout, Ho, Wo)
+        scale = qw.scale.view(1, -1, 1, 1).to(acc.dtype) * qx.scale.to(acc.dtype)
+        ctx.save_for_backward(qx.codes, qx.scale, qw.codes, qw.scale)
+        ctx.layer = layer
+        ctx.input_shape = x.shape
+        return (acc * scale).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x_codes, x_scale, w_codes, w_scale = ctx.saved_tensors
+        layer: QConv2d = ctx.layer
+        stride, padding = layer.stride[0], layer.padding[0]
+        stats = layer.stats
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            if layer.input_grad == "int16":
+                # Fold the per-channel weight scales into the error so one integer code set remains.
+                qg = quant.quantize_gradient(grad_out * w_scale.view(1, -1, 1, 1))
+                acc = torch_int.conv2d_input_grad(qg.codes, w_codes, ctx.input_shape, stride, padding)
+                grad_x = (acc * qg.scale.to(acc.dtype)).to(grad_out.dtype)
+            else:
+                grad_x = torch.nn.grad.conv2d_input(ctx.input_shape, w_codes * w_scale, grad_out,
+                                                    stride=stride, padding=padding)
+        if ctx.needs_input_grad[1]:
+            if layer.psg is None:
+                grad_w = torch.nn.grad.conv2d_weight(x_codes * x_scale, w_codes.shape, grad_out,
+                                                     stride=stride, padding=padding)
+            else:
+                grad_w, decision, reduction = psg_conv_weight_grad(
+                    x_codes, layer.input_signed, x_scale, grad_out, w_codes.shape, stride, padding, layer.psg)
+                stats.psg_entries += decision.recompute.numel()
+                stats.psg_recomputed += int(decision.recompute.sum())
+                stats.psg_reduction = reduction
+        return grad_x, grad_w, None, None
+
+
+class QConv2d(nn.Conv2d):
+    """A bias-free square conv whose arithmetic precision is a setting, not a different class."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, *, input_signed: bool = False):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
+        self.input_signed = input_signed  # False: the input is post-ReLU, so codes are unsigned
+        self.precision = "fp32"
+        self.input_grad = "fp32"
+        self.psg: PsgConfig | None = None
+        self.range_momentum = 0.1
+        self.register_buffer("running_range", torch.zeros(()))
+        self.stats = ConvStats()
+
+    def configure(self, precision: str, input_grad: str = "fp32", psg: PsgConfig | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+        if input_grad not in INPUT_GRAD_MODES:
+            raise ValueError(f"input gradient {input_grad!r}; allowed: {', '.join(INPUT_GRAD_MODES)}")
+        if psg is not None and precision != "int8":
+            raise ValueError("PSG predicts from 8-bit activation codes: it needs precision int8")
+        self.precision, self.input_grad, self.psg = precision, input_grad, psg
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.stats.samples += x.shape[0]
+        if self.precision == "fp32":
+            return F.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
+        if self.training:
+            act_range = quant.activation_range(x)
+            with torch.no_grad():
+                first = bool(self.running_range == 0)
+                self.running_range.lerp_(act_range, 1.0 if first else self.range_momentum)
+        else:
+            act_range = self.running_range
+        return _Int8Conv.apply(x, self.weight, act_range, self)

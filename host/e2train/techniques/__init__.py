@@ -1,0 +1,1 @@
+"""The three E2-Train techniques: SMD (data), SLU (model), PSG (algorithm)."""

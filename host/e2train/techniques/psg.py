@@ -1,0 +1,81 @@
+"""Predictive sign gradient (PSG): the weight gradient of a conv from 4-bit MSBs, recomputed at
+full precision only where the prediction is not confident.
+
+Software path of the ``psg_wgrad`` kernel: for X = im2col(activation codes)^T (K x P) and
+G = 16-bit output-gradient codes (N x P) it computes exactly what
+``e2train.kernels.reference.psg_wgrad(X, G, tau, signed)`` computes, and the full product only for
+output channels (rows) that hold at least one unconfident entry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from e2train import quant
+from e2train.backends import torch_int
+
+THRESHOLD_MODES = ("abs", "rel")
+
+
+@dataclass(frozen=True)
+class PsgConfig:
+    """``abs``: |g_pred| >= threshold in gradient units; ``rel``: >= threshold * max |g_pred|."""
+
+    threshold: float = 0.05
+    mode: str = "rel"
+
+    def __post_init__(self) -> None:
+        if self.mode not in THRESHOLD_MODES:
+            raise ValueError(f"psg threshold mode {self.mode!r}; allowed: {', '.join(THRESHOLD_MODES)}")
+        if not self.threshold >= 0:
+            raise ValueError(f"psg threshold must be >= 0, got {self.threshold}")
+
+
+@dataclass
+class PsgDecision:
+    signs: torch.Tensor  # (N, K) in {-1, 0, 1}
+    recompute: torch.Tensor  # (N, K) bool
+    tau: int  # integer threshold on |16 * Pr| given to the kernel
+
+
+def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
+    """Translate the real threshold into the kernel's integer one on ``|16 * Pr|``.
+
+    ``unit`` is the real value of one step of ``16 * Pr`` (activation scale x gradient scale).
+    Since ``|16 Pr|`` is an integer, ``|16 Pr| * unit >= t`` is exactly ``|16 Pr| >= ceil(t / unit)``.
+    """
+    if cfg.mode == "rel":
+        peak = int((16 * pred).abs().max()) if pred.numel() else 0
+        return math.ceil(cfg.threshold * peak)
+    return math.ceil(cfg.threshold / unit) if unit > 0 else 0
+
+
+def psg_select(x_cols: torch.Tensor, g_rows: torch.Tensor, cfg: PsgConfig, x_signed: bool,
+               unit: float) -> PsgDecision:
+    """Sign weight gradient from codes. x_cols: (P, K) 8-bit codes; g_rows: (N, P) int16 codes."""
+    pred = torch_int.matmul(g_rows, quant.msb4(x_cols, x_signed))  # (N, K)
+    tau = integer_threshold(cfg, pred, unit)
+    recompute = (16 * pred).abs() < tau
+    signs = torch.sign(pred)
+    rows = recompute.any(dim=1).nonzero().flatten()
+    if rows.numel():
+        full = torch_int.matmul(g_rows[rows], x_cols)  # (R, K): only rows that need it
+        signs[rows] = torch.where(recompute[rows], torch.sign(full), signs[rows])
+    return PsgDecision(signs, recompute, tau)
+
+
+def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor,
+                         grad_out: torch.Tensor, weight_shape: torch.Size, stride: int, padding: int,
+                         cfg: PsgConfig) -> tuple[torch.Tensor, PsgDecision, int]:
+    """Sign of a conv's weight gradient; returns (signs shaped like the weight, decision, P)."""
+    # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
+    g = quant.quantize_gradient(grad_out)
+    cout = weight_shape[0]
+    x_cols = torch_int.im2col(x_codes.to(torch.int16), tuple(weight_shape[2:]), stride, padding)  # (P, K)
+    g_rows = g.codes.to(torch.int64).permute(1, 0, 2, 3).reshape(cout, -1)  # (N, P)
+    unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
+    decision = psg_select(x_cols, g_rows, cfg, x_signed, unit)
+    return decision.signs.to(grad_out.dtype).view(weight_shape), decision, x_cols.shape[0]

@@ -1,0 +1,74 @@
+"""Selective layer update (SLU): learned per-sample gates that skip residual blocks.
+
+Gate (ALGORITHMS.md 1.2): block output -> global average pool -> 1x1 conv C->10 (one per gated
+block, since C differs) -> one LSTM cell 10->10 shared by all blocks, state reset every forward ->
+linear 10->1 -> sigmoid.  Training samples a hard Bernoulli decision with a straight-through
+gradient; evaluation uses ``p > 0.5``.
+
+Project choices: the cost regularizer weights each block by its real MAC count (normalised to a
+mean of 1, so ``beta`` keeps the original scale); skipped samples are really skipped (gather the
+executed ones, run the block, scatter back), so BatchNorm statistics come from executed samples only
+and a skipped sample's gate gets no task-loss gradient (F(x) was never computed): only the cost
+term reaches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+GATE_HIDDEN = 10
+
+
+class GateNetwork(nn.Module):
+    """One gate per gated block, sharing the LSTM cell and the output projection."""
+
+    def __init__(self, channels: list[int], init_bias: float = 2.0):
+        super().__init__()
+        self.embed = nn.ModuleList(nn.Linear(c, GATE_HIDDEN) for c in channels)  # == 1x1 conv on the pooled map
+        self.cell = nn.LSTMCell(GATE_HIDDEN, GATE_HIDDEN)
+        self.proj = nn.Linear(GATE_HIDDEN, 1)
+        nn.init.constant_(self.proj.bias, init_bias)  # start with nearly every block on: p ~ 0.88
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def reset(self) -> None:
+        self.state = None
+
+    def forward(self, index: int, features: torch.Tensor) -> torch.Tensor:
+        """Probability (B,) that gated block ``index`` runs, from the previous block's output."""
+        pooled = features.mean(dim=(2, 3))  # (B, C)
+        h, c = self.cell(self.embed[index](pooled), self.state)
+        self.state = (h, c)
+        return torch.sigmoid(self.proj(h)).squeeze(1)  # (B,)
+
+
+def straight_through_mask(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Hard Bernoulli(p) sample in the forward pass, gradient of p in the backward pass."""
+    u = torch.rand(p.shape, generator=generator, device="cpu").to(p.device)
+    hard = (p.detach() > u).to(p.dtype)
+    return hard - p.detach() + p
+
+
+@dataclass
+class GateRecord:
+    """Per-forward gate decisions, for the cost term and the energy accounting."""
+
+    masks: list[torch.Tensor] = field(default_factory=list)  # per gated block, (B,) STE masks
+    executed: list[int] = field(default_factory=list)  # executed samples per gated block
+    batch: int = 0
+
+
+def computation_fraction(record: GateRecord, block_macs: list[int]) -> float:
+    """MAC-weighted fraction of gated-block work that ran."""
+    total = sum(block_macs) * record.batch
+    return sum(n * m for n, m in zip(record.executed, block_macs)) / total if total else 1.0
+
+
+def slu_cost_loss(record: GateRecord, block_macs: list[int], target: float, beta: float) -> torch.Tensor:
+    """``beta * s * E``: E the MAC-weighted executed (sample, block) count, s = +1 above target, -1 below."""
+    mean_macs = sum(block_macs) / len(block_macs)
+    cost = sum(m.sum() * (macs / mean_macs) for m, macs in zip(record.masks, block_macs))
+    sign = 1.0 if computation_fraction(record, block_macs) > target else -1.0
+    return beta * sign * cost  # type: ignore[return-value]

@@ -1,0 +1,360 @@
+"""The E2-Train training loop: SMD decides, the (gated, 8-bit) network runs, PSG signs the weight
+gradients, and every iteration's operation counts become a trace row with modelled joules.
+
+Phases of one iteration, in order:
+1. SMD: a seeded coin flip per iteration; a dropped iteration loads, computes and updates nothing
+   but still counts toward the schedule (epochs, lr milestones).
+2. forward: 8-bit integer convs; SLU gates skip blocks per sample (gather/scatter).
+3. loss: cross entropy + the SLU cost term toward the target computation fraction.
+4. backward: input gradients; PSG sign weight gradients (recomputed fraction recorded per layer).
+5. update: momentum SGD; sign gradients get a scaled learning rate.
+6. accounting: op counts -> modelled energy; the two baselines' energy for the same iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from e2train.config import TrainConfig
+from e2train.data import load_dataset
+from e2train.data.batches import BatchSource
+from e2train.energy.counts import (BASELINE8, BASELINE32, LayerActivity, Precision, count_ops,
+                                   full_network_activities, trace_shapes)
+from e2train.energy.model import layer_energy_j, model_energy
+from e2train.energy.profile import load_profile
+from e2train.energy.trace import TraceWriter, read_trace
+from e2train.models import build_model
+from e2train.techniques.psg import PsgConfig
+from e2train.techniques.slu import computation_fraction, slu_cost_loss
+from e2train.train.checkpoint import load_checkpoint, save_checkpoint
+from e2train.train.evaluate import evaluate
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+EVAL_FILE = "eval.csv"
+LAYER_FILE = "layer_energy.csv"
+
+
+@dataclass
+class IterationReport:
+    """What the CLI's progress display needs after each iteration."""
+
+    iteration: int
+    total: int
+    epoch: int
+    skipped: bool
+    loss: float
+    energy_j: float
+    test_accuracy: float | None = None
+
+
+@dataclass
+class RunState:
+    rows: list[dict] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    layer_j: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+
+
+class ActivityMonitor:
+    """Counts samples through BatchNorm, linear and LSTM layers (convs count their own)."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.samples: dict[nn.Module, int] = dict.fromkeys(modules, 0)
+        self._handles = [m.register_forward_pre_hook(self._hook) for m in modules]
+
+    def _hook(self, module: nn.Module, inputs: tuple) -> None:
+        self.samples[module] += inputs[0].shape[0]
+
+    def reset(self) -> None:
+        for m in self.samples:
+            self.samples[m] = 0
+
+
+def lr_factor(iteration: int, total: int, milestones: tuple[float, ...]) -> float:
+    return 0.1 ** sum(iteration >= round(m * total) for m in milestones)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False,
+                 on_iteration: Callable[[IterationReport], None] | None = None,
+                 power_spec: str | None = None):
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.on_iteration = on_iteration or (lambda report: None)
+        self.power_spec = power_spec
+        self.device = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.dataset = load_dataset(cfg.dataset, cfg.data_dir)
+        self.source = BatchSource(self.dataset, cfg.batch_size, cfg.seed, self.device)
+        self.total_iters = cfg.iters or max(1, round(cfg.epochs * self.source.iters_per_epoch))
+        self.model = build_model(cfg.model, self.dataset.num_classes, self.dataset.input_shape[0],
+                                 gated=cfg.slu_target is not None).to(self.device)
+        psg = PsgConfig(cfg.psg_threshold, cfg.psg_threshold_mode) if cfg.psg else None
+        for conv in self.model.qconvs():
+            conv.configure(cfg.precision, cfg.input_grad, psg)
+        self.precision = Precision(cfg.precision, cfg.input_grad, cfg.psg)
+        self.profile = load_profile(cfg.energy_profile)
+        self.shapes = trace_shapes(self.model, self.dataset.input_shape)
+        self.monitor = ActivityMonitor([m for m, s in self.shapes.items() if s.kind != "conv"])
+        self.block_macs = [self.shapes[b.conv1].macs + self.shapes[b.conv2].macs for b in self.model.blocks[1:]]
+        self.optimizer = self._build_optimizer()
+        self.baseline8_j, self.baseline32_j = self._baseline_energies()
+        self.start_iter = 0
+        self.state = RunState()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._resume()
+        (run_dir / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
+        self._stop_requested = False
+
+    # --- setup -------------------------------------------------------------------------------
+
+    def _build_optimizer(self) -> torch.optim.SGD:
+        """PSG conv weights step on signs (magnitude 1), so their group's lr is scaled down."""
+        sign_params = [c.weight for c in self.model.qconvs()] if self.cfg.psg else []
+        sign_ids = {id(p) for p in sign_params}
+        rest = [p for p in self.model.parameters() if id(p) not in sign_ids]
+        groups = [{"params": rest, "lr": self.cfg.lr, "base_lr": self.cfg.lr}]
+        if sign_params:
+            scaled = self.cfg.lr * self.cfg.psg_lr_scale
+            groups.append({"params": sign_params, "lr": scaled, "base_lr": scaled})
+        return torch.optim.SGD(groups, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
+
+    def _baseline_energies(self) -> tuple[float, float]:
+        """Per-iteration joules of the same network without SMD/SLU/PSG: 8-bit forward, and fp32."""
+        activities = full_network_activities(self.shapes, self.cfg.batch_size, self.model.stem)
+        params = sum(p.numel() for n, p in self.model.named_parameters() if not n.startswith("gates."))
+        return tuple(model_energy(count_ops(activities, precision, params), self.profile).total_j
+                     for precision in (BASELINE8, BASELINE32))  # type: ignore[return-value]
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.run_dir)
+        saved = dict(state["config"])
+        for key in ("out",):
+            saved.pop(key, None)
+        current = {k: v for k, v in self.cfg.to_dict().items() if k != "out"}
+        changed = {k for k in current if json.dumps(current[k]) != json.dumps(saved.get(k))}
+        if changed:
+            raise ValueError(f"--resume with a different configuration ({', '.join(sorted(changed))}); "
+                             "use the run's own config.json or a new --out")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_iter = int(state["iteration"])
+        trace = read_trace(self.run_dir)
+        self.state.rows = trace[trace["iteration"] < self.start_iter].to_dict("records")
+        self.state.evals = [e for e in state.get("evals", []) if e["iteration"] < self.start_iter]
+        for layer, kinds in state.get("layer_j", {}).items():
+            self.state.layer_j[layer].update(kinds)
+        log.info("resuming %s at iteration %d of %d", self.run_dir, self.start_iter, self.total_iters)
+
+    # --- one iteration ---------------------------------------------------------------------------
+
+    def _smd_skips(self, iteration: int) -> bool:
+        return self.cfg.smd > 0 and np.random.default_rng([self.cfg.seed, iteration, 1]).random() < self.cfg.smd
+
+    def _activities(self) -> list[LayerActivity]:
+        acts = []
+        for module, shape in self.shapes.items():
+            if shape.kind == "conv":
+                st = module.stats
+                acts.append(LayerActivity(shape, st.samples, st.samples, module is not self.model.stem,
+                                          st.psg_entries, st.psg_recomputed, st.psg_reduction))
+            else:
+                n = self.monitor.samples[module]
+                acts.append(LayerActivity(shape, n, n))
+        return acts
+
+    def _train_step(self, iteration: int) -> dict[str, Any]:
+        for conv in self.model.qconvs():
+            conv.stats.reset()
+        self.monitor.reset()
+        self.model.gate_generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + iteration)
+        x, y = self.source.materialize(iteration)  # (B, C, H, W), (B,)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        total_loss = loss
+        slu_fraction = 1.0
+        if self.model.gated:
+            record = self.model.last_gates
+            slu_fraction = computation_fraction(record, self.block_macs)
+            total_loss = loss + slu_cost_loss(record, self.block_macs, self.cfg.slu_target, self.cfg.slu_beta)
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss.backward()
+        self.optimizer.step()
+        updated = sum(p.numel() for p in self.model.parameters() if p.grad is not None)
+        counts = count_ops(self._activities(), self.precision, updated)
+        energy = model_energy(counts, self.profile)
+        for layer, kinds in layer_energy_j(counts, self.profile).items():
+            for kind, joules in kinds.items():
+                self.state.layer_j[layer][kind] += joules
+        entries = sum(c.stats.psg_entries for c in self.model.qconvs())
+        recomputed = sum(c.stats.psg_recomputed for c in self.model.qconvs())
+        return {
+            "loss": float(loss.detach()), "slu_executed_fraction": slu_fraction,
+            "psg_recompute_fraction": recomputed / entries if entries else math.nan,
+            "macs_forward": counts.macs_forward, "macs_backward_input": counts.macs_backward_input,
+            "macs_wgrad_predict": counts.macs_wgrad_predict, "macs_wgrad_full": counts.macs_wgrad_full,
+            "dram_bytes": counts.dram_bytes, **{f"count_{k}": v for k, v in counts.by_kind.items()},
+            "model_time_s": energy.model_time_s, "energy_compute_model_j": energy.compute_j,
+            "energy_dram_model_j": energy.dram_j, "energy_static_model_j": energy.static_j,
+            "energy_model_j": energy.total_j,
+        }
+
+    def _skipped_row(self) -> dict[str, Any]:
+        zero_counts = {f"count_{k}": 0.0 for k in self.profile.energy_pj}
+        return {"loss": math.nan, "slu_executed_fraction": math.nan, "psg_recompute_fraction": math.nan,
+                "macs_forward": 0, "macs_backward_input": 0, "macs_wgrad_predict": 0, "macs_wgrad_full": 0,
+                "dram_bytes": 0, **zero_counts, "model_time_s": 0.0, "energy_compute_model_j": 0.0,
+                "energy_dram_model_j": 0.0, "energy_static_model_j": 0.0, "energy_model_j": 0.0}
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        log.warning("stop requested: finishing iteration, then checkpointing (Ctrl-C again to abort)")
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _evaluate(self, iteration: int, epoch: int) -> dict:
+        ev = evaluate(self.model, self.source, self.block_macs)
+        rows = self.state.rows
+        entry = {"iteration": iteration, "epoch": epoch, "test_accuracy": ev.accuracy,
+                 "test_executed_fraction": ev.executed_fraction,
+                 "energy_model_j": sum(r["energy_model_j"] for r in rows),
+                 "energy_baseline8_model_j": sum(r["energy_baseline8_model_j"] for r in rows),
+                 "energy_baseline32_model_j": sum(r["energy_baseline32_model_j"] for r in rows)}
+        self.state.evals.append(entry)
+        pd.DataFrame(self.state.evals).to_csv(self.run_dir / EVAL_FILE, index=False)
+        return entry
+
+    def _checkpoint(self, next_iteration: int, trace: TraceWriter) -> None:
+        trace.write()
+        save_checkpoint(self.run_dir, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "iteration": next_iteration, "config": self.cfg.to_dict(), "evals": self.state.evals,
+            "layer_j": {k: dict(v) for k, v in self.state.layer_j.items()},
+        })
+
+    def run(self) -> dict[str, Any]:
+        trace = TraceWriter(self.run_dir, self.state.rows)
+        ipe = self.source.iters_per_epoch
+        previous = signal.signal(signal.SIGINT, self._request_stop)
+        recorder = self._start_power()
+        t_run = time.monotonic()
+        iteration = self.start_iter
+        try:
+            while iteration < self.total_iters and not self._stop_requested:
+                epoch = iteration // ipe
+                factor = lr_factor(iteration, self.total_iters, self.cfg.lr_milestones)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+                t_start = time.monotonic()
+                skipped = self._smd_skips(iteration)
+                values = self._skipped_row() if skipped else self._train_step(iteration)
+                t_end = time.monotonic()
+                row = {"iteration": iteration, "epoch": epoch, "skipped": skipped, "t_start": t_start,
+                       "t_end": t_end, "lr": self.cfg.lr * factor, **values,
+                       "energy_baseline8_model_j": self.baseline8_j, "energy_baseline32_model_j": self.baseline32_j,
+                       "energy_measured_j": math.nan, "energy_measured_err_j": math.nan,
+                       "energy_measured_gross_j": math.nan, "measured_short_window": None}
+                trace.append(row)
+                iteration += 1
+                accuracy = None
+                if iteration % ipe == 0 or iteration == self.total_iters:
+                    done_epochs = math.ceil(iteration / ipe)
+                    if done_epochs % self.cfg.eval_every == 0 or iteration == self.total_iters:
+                        accuracy = self._evaluate(iteration, epoch)["test_accuracy"]
+                    if done_epochs % self.cfg.checkpoint_every == 0 or iteration == self.total_iters:
+                        self._checkpoint(iteration, trace)
+                self.on_iteration(IterationReport(iteration, self.total_iters, epoch, skipped,
+                                                  values["loss"], values["energy_model_j"], accuracy))
+            if self._stop_requested:
+                self._checkpoint(iteration, trace)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self._finish_power(recorder, trace)
+            trace.close()
+        summary = self._summary(time.monotonic() - t_run, interrupted=self._stop_requested)
+        (self.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+        pd.DataFrame([{"layer": layer, "kind": kind, "energy_j": j}
+                      for layer, kinds in self.state.layer_j.items() for kind, j in kinds.items()]
+                     ).to_csv(self.run_dir / LAYER_FILE, index=False)
+        return summary
+
+    # --- power measurement -------------------------------------------------------------------------
+
+    def _start_power(self):
+        if not self.power_spec:
+            return None
+        from e2train.power.factory import open_power_source
+        from e2train.power.recorder import PowerRecorder
+
+        recorder = PowerRecorder(open_power_source(self.power_spec), rate_hz=100.0)
+        recorder.measure_baseline(2.0)
+        return recorder
+
+    def _finish_power(self, recorder, trace: TraceWriter) -> None:
+        if recorder is None:
+            return
+        recorder.stop()
+        rows = [r for r in trace.rows if r["iteration"] >= self.start_iter]
+        windows = recorder.energies_between([(r["t_start"], r["t_end"]) for r in rows])
+        measured = {}
+        for row, w in zip(rows, windows):
+            net = w.net_energy_j if not math.isnan(w.net_energy_j) else w.gross_energy_j
+            measured[row["iteration"]] = {"energy_measured_j": net, "energy_measured_err_j": w.energy_err_j
+                                          if not math.isnan(w.net_energy_j) else w.gross_err_j,
+                                          "energy_measured_gross_j": w.gross_energy_j,
+                                          "measured_short_window": bool(w.short_window)}
+        trace.fill_measured(measured)
+        recorder.save(self.run_dir / "power.parquet")
+
+    # --- summary ---------------------------------------------------------------------------------
+
+    def _summary(self, wall_time_s: float, interrupted: bool) -> dict[str, Any]:
+        trace = pd.DataFrame(self.state.rows) if self.state.rows else read_trace(self.run_dir)
+        ran = trace[~trace["skipped"]]
+        final = self.state.evals[-1] if self.state.evals else {}
+        e_model = float(trace["energy_model_j"].sum())
+        e8 = float(trace["energy_baseline8_model_j"].sum())
+        e32 = float(trace["energy_baseline32_model_j"].sum())
+        psg_entries = ran["psg_recompute_fraction"].notna()
+        measured = trace["energy_measured_j"].dropna() if "energy_measured_j" in trace else pd.Series([])
+        return {
+            "test_accuracy": final.get("test_accuracy"),
+            "test_executed_fraction": final.get("test_executed_fraction"),
+            "iterations": int(len(trace)),
+            "iterations_planned": self.total_iters,
+            "iterations_skipped": int(trace["skipped"].sum()),
+            "interrupted": interrupted,
+            "slu_executed_fraction": float(ran["slu_executed_fraction"].mean()) if len(ran) else None,
+            "psg_recompute_fraction": (float(ran.loc[psg_entries, "psg_recompute_fraction"].mean())
+                                       if psg_entries.any() else None),
+            "energy_model_j": e_model,
+            "energy_baseline8_model_j": e8,
+            "energy_baseline32_model_j": e32,
+            "savings_vs_baseline8": 1 - e_model / e8 if e8 else None,
+            "savings_vs_baseline32": 1 - e_model / e32 if e32 else None,
+            "energy_measured_j": float(measured.sum()) if len(measured) else None,
+            "energy_profile": {"name": self.profile.name, "kind": self.profile.kind, "path": self.profile.path},
+            "wall_time_s": wall_time_s,
+            "train_time_s": float((trace["t_end"] - trace["t_start"]).sum()),
+            "config": self.cfg.to_dict(),
+        }
+
