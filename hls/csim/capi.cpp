@@ -10,7 +10,7 @@
 #define E2T_EXPORT extern "C" __attribute__((visibility("default")))
 
 // Bump when a signature or the struct below changes; the Python side refuses a mismatch.
-#define E2T_CAPI_VERSION 1
+#define E2T_CAPI_VERSION 2  // 2: psg_wgrad tau is uint64_t
 
 // The counter registers of one run (field order fixed: the Python ctypes.Structure mirrors it).
 struct e2t_counters {
@@ -45,7 +45,7 @@ E2T_EXPORT void e2t_gemm(void* arena, uint64_t a_addr, uint64_t b_addr, uint64_t
 }
 
 E2T_EXPORT void e2t_psg_wgrad(void* arena, uint64_t x_addr, uint64_t g_addr, uint64_t s_addr,
-                              uint64_t mask_addr, uint32_t n, uint32_t k, uint32_t p, uint32_t tau,
+                              uint64_t mask_addr, uint32_t n, uint32_t k, uint32_t p, uint64_t tau,
                               uint32_t mode, e2t_counters* out) {
     psg_wgrad(static_cast<const uint64_t*>(arena), static_cast<uint8_t*>(arena), x_addr, g_addr, s_addr,
               mask_addr, n, k, p, tau, mode, &out->status, &out->macs, &out->bytes_read,

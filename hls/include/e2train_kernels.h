@@ -93,8 +93,10 @@ void gemm(const uint64_t* mem_rd, int32_t* mem_wr, uint64_t a_addr, uint64_t b_a
 // Predictive sign weight gradient: X (K x P int8 | uint8 by `mode`), G (N x P int16);
 // signs (N x K int8 in {-1,0,1}) and recompute mask (N x K uint8).  Pr = G . msb4(X)^T; where
 // |16 * Pr| >= tau the sign of Pr is final, elsewhere F = G . X^T is computed for that entry only.
+// `tau` is unsigned 64-bit (regmap TAU, 0x58 low word / 0x5C high word): |16 * Pr| reaches 2^43,
+// so a 32-bit threshold could not express every useful value; any tau >= 2^44 recomputes all.
 void psg_wgrad(const uint64_t* mem_rd, uint8_t* mem_wr, uint64_t x_addr, uint64_t g_addr, uint64_t s_addr,
-               uint64_t mask_addr, uint32_t n, uint32_t k, uint32_t p, uint32_t tau, uint32_t mode,
+               uint64_t mask_addr, uint32_t n, uint32_t k, uint32_t p, uint64_t tau, uint32_t mode,
                uint32_t* status, uint64_t* macs, uint64_t* bytes_read, uint64_t* bytes_written,
                uint32_t* overflows, uint32_t* recomputed);
 

@@ -45,7 +45,7 @@ inline int8_t sign_of(int64_t v) {
 }  // namespace
 
 void psg_wgrad(const uint64_t* mem_rd, uint8_t* mem_wr, uint64_t x_addr, uint64_t g_addr, uint64_t s_addr,
-               uint64_t mask_addr, uint32_t n, uint32_t k, uint32_t p, uint32_t tau, uint32_t mode,
+               uint64_t mask_addr, uint32_t n, uint32_t k, uint32_t p, uint64_t tau, uint32_t mode,
                uint32_t* status, uint64_t* macs, uint64_t* bytes_read, uint64_t* bytes_written,
                uint32_t* overflows, uint32_t* recomputed) {
 // 64-bit reads; byte writes, because sign and mask rows of K bytes start anywhere in a word.
@@ -59,8 +59,9 @@ void psg_wgrad(const uint64_t* mem_rd, uint8_t* mem_wr, uint64_t x_addr, uint64_
 #pragma HLS INTERFACE mode = s_axilite port = n offset = 0x40 bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = k offset = 0x48 bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = p offset = 0x50 bundle = control
+// tau is 64-bit: low word 0x58, high word 0x5C, reserved word 0x60 (as for an address).
 #pragma HLS INTERFACE mode = s_axilite port = tau offset = 0x58 bundle = control
-#pragma HLS INTERFACE mode = s_axilite port = mode offset = 0x60 bundle = control
+#pragma HLS INTERFACE mode = s_axilite port = mode offset = 0x64 bundle = control
 // Outputs: same counter layout as gemm (see gemm.cpp and hls/README.md).
 #pragma HLS INTERFACE mode = s_axilite port = status offset = 0x80 bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = macs offset = 0x88 bundle = control
@@ -76,7 +77,6 @@ void psg_wgrad(const uint64_t* mem_rd, uint8_t* mem_wr, uint64_t x_addr, uint64_
     const uint32_t st = validate(x_addr, g_addr, s_addr, mask_addr, n, k, p, mode);
     if (st == 0) {
         const bool x_signed = mode == E2T_PSG_MODE_SIGNED;
-        const int64_t tau64 = int64_t(tau);
 
         int16_t g_buf[TN][TP];
         int16_t x_buf[TK][TP];  // int16 holds int8 and uint8 codes
@@ -162,8 +162,10 @@ void psg_wgrad(const uint64_t* mem_rd, uint8_t* mem_wr, uint64_t x_addr, uint64_
                     for (uint32_t kk = 0; kk < tk; ++kk) {
 #pragma HLS PIPELINE II = 1
                         const int64_t v = pred[nn][kk];
-                        const int64_t mag16 = 16 * (v < 0 ? -v : v);
-                        const bool unsure = mag16 < tau64;
+                        // |16 * Pr| < 2^44 is never negative: compare unsigned, so that a tau
+                        // of 2^63 or more (all 64 bits) is not read as a negative number.
+                        const uint64_t mag16 = 16 * uint64_t(v < 0 ? -v : v);
+                        const bool unsure = mag16 < tau;
                         sign_buf[nn][kk] = sign_of(v);
                         mask_buf[nn][kk] = unsure ? 1 : 0;
                         if (unsure) {

@@ -112,8 +112,8 @@ inline void ref_psg(const std::vector<int32_t>& x, const std::vector<int16_t>& g
             int64_t pr = 0;
             for (uint32_t t = 0; t < p; ++t)
                 pr += int64_t(g[size_t(i) * p + t]) * ref_msb4(x[size_t(j) * p + t], x_signed);
-            const int64_t mag = 16 * (pr < 0 ? -pr : pr);
-            if (mag < int64_t(tau)) {
+            const uint64_t mag = 16 * uint64_t(pr < 0 ? -pr : pr);  // < 2^44
+            if (mag < tau) {
                 int64_t f = 0;
                 for (uint32_t t = 0; t < p; ++t) f += int64_t(g[size_t(i) * p + t]) * x[size_t(j) * p + t];
                 signs[size_t(i) * k + j] = ref_sign(f);

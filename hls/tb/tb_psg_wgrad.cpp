@@ -38,7 +38,7 @@ struct Counters {
 };
 
 Counters call(tb::Arena& mem, uint64_t x, uint64_t g, uint64_t s, uint64_t mask, uint32_t n, uint32_t k,
-              uint32_t p, uint32_t tau, uint32_t mode) {
+              uint32_t p, uint64_t tau, uint32_t mode) {
     Counters r{};
     psg_wgrad(mem.words.data(), mem.bytes(), x, g, s, mask, n, k, p, tau, mode, &r.status, &r.macs,
               &r.bytes_read, &r.bytes_written, &r.overflows, &r.recomputed);
@@ -49,37 +49,13 @@ uint64_t ceil_div(uint64_t a, uint64_t b) {
     return (a + b - 1) / b;
 }
 
-enum TauChoice { TAU_ZERO, TAU_ONE, TAU_MEDIAN, TAU_MAX };
-
-// A threshold that makes no entry, the zero entries, about half, or (nearly) all entries unsure.
-uint32_t pick_tau(TauChoice choice, const std::vector<int32_t>& x, const std::vector<int16_t>& g, uint32_t n,
-                  uint32_t k, uint32_t p, bool x_signed) {
-    if (choice == TAU_ZERO) return 0;
-    if (choice == TAU_ONE) return 1;
-    if (choice == TAU_MAX) return UINT32_MAX;
-    std::vector<int64_t> mags;
-    for (uint32_t i = 0; i < n; ++i)
-        for (uint32_t j = 0; j < k; ++j) {
-            int64_t pr = 0;
-            for (uint32_t t = 0; t < p; ++t)
-                pr += int64_t(g[size_t(i) * p + t]) * tb::ref_msb4(x[size_t(j) * p + t], x_signed);
-            mags.push_back(16 * (pr < 0 ? -pr : pr));
-        }
-    std::nth_element(mags.begin(), mags.begin() + mags.size() / 2, mags.end());
-    const int64_t median = mags[mags.size() / 2];
-    return uint32_t(std::min<int64_t>(median, UINT32_MAX));
-}
-
-void run_case(tb::Failures& f, tb::Rng& rng, uint32_t mode, uint32_t n, uint32_t k, uint32_t p, Pattern px,
-              Pattern pg, TauChoice tau_choice) {
+// Runs one call and checks signs, mask and counters against tb::ref_psg.
+void check_case(tb::Failures& f, uint32_t mode, uint32_t n, uint32_t k, uint32_t p, const std::vector<int32_t>& x,
+                const std::vector<int16_t>& g, uint64_t tau, const char* x_name, const char* g_name) {
     const bool x_signed = mode == E2T_PSG_MODE_SIGNED;
-    const std::vector<int32_t> x = values(size_t(k) * p, x_signed ? -128 : 0, x_signed ? 127 : 255, px, rng);
-    const std::vector<int32_t> g32 = values(size_t(n) * p, -32768, 32767, pg, rng);
-    const std::vector<int16_t> g(g32.begin(), g32.end());
-    const uint32_t tau = pick_tau(tau_choice, x, g, n, k, p, x_signed);
-    char ctx[160];
-    snprintf(ctx, sizeof ctx, "psg mode=%u N=%u K=%u P=%u X=%s G=%s tau=%u", mode, n, k, p, pattern_name(px),
-             pattern_name(pg), tau);
+    char ctx[192];
+    snprintf(ctx, sizeof ctx, "psg mode=%u N=%u K=%u P=%u X=%s G=%s tau=%llu", mode, n, k, p, x_name, g_name,
+             (unsigned long long)tau);
 
     tb::Arena mem;
     const uint64_t x_addr = x_signed ? mem.put(std::vector<int8_t>(x.begin(), x.end()))
@@ -107,7 +83,76 @@ void run_case(tb::Failures& f, tb::Rng& rng, uint32_t mode, uint32_t n, uint32_t
     const uint64_t bound = (data + 15 * segments) * (want_rec ? 2 : 1);
     f.check(r.bytes_read % 8 == 0 && r.bytes_read >= data && r.bytes_read <= bound,
             "BYTES_READ within the tiling bounds", ctx);
-    if (tau_choice == TAU_ZERO) f.check(r.recomputed == 0, "tau = 0 recomputes nothing", ctx);
+    if (tau == 0) f.check(r.recomputed == 0, "tau = 0 recomputes nothing", ctx);
+    if (tau >= (uint64_t(1) << 44)) f.check(r.recomputed == n * k, "tau >= 2^44 recomputes everything", ctx);
+}
+
+enum TauChoice { TAU_ZERO, TAU_ONE, TAU_MEDIAN, TAU_2POW32, TAU_2POW63, TAU_MAX };
+
+// A threshold that makes no entry, the zero entries, about half, or all entries unsure.  TAU is a
+// 64-bit register: 2^32 is wrong if the kernel keeps only the low word, 2^63 and 2^64 - 1 are wrong
+// if it compares signed.
+uint64_t pick_tau(TauChoice choice, const std::vector<int32_t>& x, const std::vector<int16_t>& g, uint32_t n,
+                  uint32_t k, uint32_t p, bool x_signed) {
+    if (choice == TAU_ZERO) return 0;
+    if (choice == TAU_ONE) return 1;
+    if (choice == TAU_2POW32) return uint64_t(1) << 32;
+    if (choice == TAU_2POW63) return uint64_t(1) << 63;
+    if (choice == TAU_MAX) return UINT64_MAX;
+    std::vector<int64_t> mags;
+    for (uint32_t i = 0; i < n; ++i)
+        for (uint32_t j = 0; j < k; ++j) {
+            int64_t pr = 0;
+            for (uint32_t t = 0; t < p; ++t)
+                pr += int64_t(g[size_t(i) * p + t]) * tb::ref_msb4(x[size_t(j) * p + t], x_signed);
+            mags.push_back(16 * (pr < 0 ? -pr : pr));
+        }
+    std::nth_element(mags.begin(), mags.begin() + mags.size() / 2, mags.end());
+    const int64_t median = mags[mags.size() / 2];
+    return uint64_t(median);
+}
+
+void run_case(tb::Failures& f, tb::Rng& rng, uint32_t mode, uint32_t n, uint32_t k, uint32_t p, Pattern px,
+              Pattern pg, TauChoice tau_choice) {
+    const bool x_signed = mode == E2T_PSG_MODE_SIGNED;
+    const std::vector<int32_t> x = values(size_t(k) * p, x_signed ? -128 : 0, x_signed ? 127 : 255, px, rng);
+    const std::vector<int32_t> g32 = values(size_t(n) * p, -32768, 32767, pg, rng);
+    const std::vector<int16_t> g(g32.begin(), g32.end());
+    const uint64_t tau = pick_tau(tau_choice, x, g, n, k, p, x_signed);
+    check_case(f, mode, n, k, p, x, g, tau, pattern_name(px), pattern_name(pg));
+}
+
+// Thresholds above 32 bits where they matter: with P = 4000 and extreme codes |16 * Pr| spreads
+// from 0 to beyond 2^33, and tau is set to each entry's magnitude and one more (exactly on the
+// comparison's edge), to 2^32 and 2^32 + 1, and to the top of the 64-bit range.
+int large_tau_cases(tb::Failures& f) {
+    int cases = 0;
+    const uint32_t n = 6, k = 4, p = 4000;
+    for (uint32_t mode = 0; mode <= E2T_PSG_MODE_UNSIGNED; ++mode) {
+        const bool x_signed = mode == E2T_PSG_MODE_SIGNED;
+        std::vector<int32_t> x(size_t(k) * p);
+        for (uint32_t j = 0; j < k; ++j)  // rows of distinct constant codes: msb4 15, 8, 4, 2 (7, 4, 2, 1 signed)
+            for (uint32_t t = 0; t < p; ++t) x[size_t(j) * p + t] = (x_signed ? 127 : 255) >> j;
+        std::vector<int16_t> g(size_t(n) * p);
+        for (uint32_t i = 0; i < n; ++i)  // row i: a fraction i / (n - 1) of -32768, the rest 32767
+            for (uint32_t t = 0; t < p; ++t) g[size_t(i) * p + t] = int16_t(t < p * i / (n - 1) ? -32768 : 32767);
+        std::vector<uint64_t> taus = {uint64_t(1) << 32, (uint64_t(1) << 32) + 1, (uint64_t(1) << 63) + 1,
+                                      UINT64_MAX};
+        for (uint32_t i = 0; i < n; ++i)
+            for (uint32_t j = 0; j < k; ++j) {
+                int64_t pr = 0;
+                for (uint32_t t = 0; t < p; ++t)
+                    pr += int64_t(g[size_t(i) * p + t]) * tb::ref_msb4(x[size_t(j) * p + t], x_signed);
+                const uint64_t mag = 16 * uint64_t(pr < 0 ? -pr : pr);
+                taus.push_back(mag);
+                taus.push_back(mag + 1);
+            }
+        for (uint64_t tau : taus) {
+            check_case(f, mode, n, k, p, x, g, tau, "constant_rows", "split_extremes");
+            ++cases;
+        }
+    }
+    return cases;
 }
 
 void bad_argument_cases(tb::Failures& f) {
@@ -159,7 +204,7 @@ int main() {
     const Pattern patterns[][2] = {{RANDOM, RANDOM},   {ALL_MIN, ALL_MIN}, {ALL_MAX, ALL_MIN},
                                    {MIN_MAX_ALTERNATING, RANDOM}, {ZEROS, RANDOM}, {BELOW_MSB, RANDOM},
                                    {RANDOM, ZEROS}};
-    const TauChoice taus[] = {TAU_ZERO, TAU_ONE, TAU_MEDIAN, TAU_MAX};
+    const TauChoice taus[] = {TAU_ZERO, TAU_ONE, TAU_MEDIAN, TAU_2POW32, TAU_2POW63, TAU_MAX};
 #ifdef E2T_TB_QUICK
     const int n_shapes = 4, n_patterns = 2, n_random = 4;
 #else
@@ -180,6 +225,7 @@ int main() {
             run_case(f, rng, mode, n, k, p, r % 4 == 0 ? BELOW_MSB : RANDOM, RANDOM, TAU_MEDIAN);
         }
     }
+    cases += large_tau_cases(f);
     bad_argument_cases(f);
     printf("tb_psg_wgrad (TN=%u TK=%u TP=%u): %d cases + bad arguments: %s (%d failed checks)\n", TN, TK, TP, cases,
            f.count ? "FAIL" : "PASS", f.count);

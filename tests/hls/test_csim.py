@@ -8,17 +8,20 @@ default-tile and a tiny-tile build (see conftest.py).
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from e2train.backends import csim, get_backend
+from e2train.backends import BackendUnavailable, csim, get_backend
 from e2train.kernels import reference as ref
 from e2train.kernels import regmap
 from e2train.kernels.reference import KernelArgumentError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+HLS_DIR = Path(__file__).resolve().parents[2] / "hls"
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STYLES = ("uniform", "extremes", "zeros", "sparse_extremes", "small")
 
@@ -107,8 +110,11 @@ def test_gemm_matches_reference(
     p=st.integers(1, 200),
     x_style=st.sampled_from(STYLES),
     g_style=st.sampled_from(STYLES),
-    tau_kind=st.sampled_from(["zero", "one", "quantile", "max", "any", "fraction"]),
+    tau_kind=st.sampled_from(
+        ["zero", "one", "quantile", "quantile_plus_one", "max", "any", "float", "uint64"]
+    ),
     quantile=st.floats(0.0, 1.0),
+    any_tau=st.integers(0, 2**64 - 1),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_psg_wgrad_matches_reference(
@@ -121,26 +127,26 @@ def test_psg_wgrad_matches_reference(
     g_style: str,
     tau_kind: str,
     quantile: float,
+    any_tau: int,
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     x = matrix(rng, (k, p), np.int8 if x_signed else np.uint8, x_style)
     g = matrix(rng, (n, p), np.int16, g_style)
-    mags = prediction_magnitudes(x, g, x_signed)
-    tau: float = {
+    at_quantile = int(np.quantile(mags := prediction_magnitudes(x, g, x_signed), quantile, method="lower"))
+    tau: Any = {
         "zero": 0,
         "one": 1,
-        "quantile": min(int(np.quantile(mags, quantile)), csim.TAU_MAX),
+        "quantile": at_quantile,  # an entry's own magnitude: the edge of the comparison
+        "quantile_plus_one": at_quantile + 1,
         "max": csim.TAU_MAX,
-        "any": int(rng.integers(0, csim.TAU_MAX, endpoint=True)),
-        # A fractional threshold (relative taus are floats): the kernel gets its ceiling.
-        "fraction": float(np.quantile(mags, quantile)) + 0.5,
+        "any": any_tau,  # anywhere in the 64-bit register
+        # Integer-valued numbers of other types are accepted by the reference, so by csim too.
+        "float": float(at_quantile),
+        "uint64": np.uint64(at_quantile),
     }[tau_kind]
-    if tau > csim.TAU_MAX:
-        tau = float(csim.TAU_MAX)
-    # The reference is annotated `tau: int` but compares with any real number, as the kernel must.
-    want = ref.psg_wgrad(x, g, tau, x_signed)  # type: ignore[arg-type]
-    assert_psg_equal(kernels.psg_wgrad(x, g, tau, x_signed), want)
+    assert int(mags.max()) < 2**44  # the bound the C++ relies on
+    assert_psg_equal(kernels.psg_wgrad(x, g, tau, x_signed), ref.psg_wgrad(x, g, tau, x_signed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +193,8 @@ def test_psg_wgrad_edge_shapes(kernels: csim.CsimKernels, x_signed: bool, style:
     for n, k, p in edge_shapes(csim.tile_sizes(kernels.tiles), "psg"):
         x = matrix(rng, (k, p), np.int8 if x_signed else np.uint8, style)
         g = matrix(rng, (n, p), np.int16, "uniform" if style == "small" else style)
-        for tau in (0, 1, int(np.median(prediction_magnitudes(x, g, x_signed))), csim.TAU_MAX):
+        median = int(np.median(prediction_magnitudes(x, g, x_signed)))
+        for tau in (0, 1, median, 2**32, 2**63, csim.TAU_MAX):
             assert_psg_equal(kernels.psg_wgrad(x, g, tau, x_signed), ref.psg_wgrad(x, g, tau, x_signed))
 
 
@@ -243,6 +250,25 @@ def test_psg_wgrad_largest_sums_are_exact(default_kernels: csim.CsimKernels) -> 
         assert_psg_equal(default_kernels.psg_wgrad(x, g, tau, False), ref.psg_wgrad(x, g, tau, False))
 
 
+@pytest.mark.parametrize("x_signed", [True, False])
+def test_psg_wgrad_tau_above_32_bits(kernels: csim.CsimKernels, x_signed: bool) -> None:
+    """TAU is a 64-bit register: thresholds between 2**32 and the largest |16 * Pr| decide entries.
+
+    A kernel that kept only TAU's low word, or compared it signed, would fail here.
+    """
+    n, k, p = 6, 4, 4000
+    hi = 127 if x_signed else 255
+    x = np.array([[hi >> j] * p for j in range(k)], dtype=np.int8 if x_signed else np.uint8)
+    # Row i: a fraction i / (n - 1) of -32768, the rest 32767; magnitudes from 0 to beyond 2**33.
+    g = np.array([[-32768 if t < p * i // (n - 1) else 32767 for t in range(p)] for i in range(n)], np.int16)
+    mags = sorted({int(v) for v in prediction_magnitudes(x, g, x_signed).ravel()})
+    assert mags[-1] > 2**33 and sum(v > 2**32 for v in mags) >= 4
+    for tau in [2**32, 2**32 + 1, 2**63, 2**63 + 1, csim.TAU_MAX] + mags + [v + 1 for v in mags]:
+        got, want = kernels.psg_wgrad(x, g, tau, x_signed), ref.psg_wgrad(x, g, tau, x_signed)
+        assert_psg_equal(got, want)
+        assert got.recomputed == sum(int(v) < tau for v in prediction_magnitudes(x, g, x_signed).ravel())
+
+
 # ---------------------------------------------------------------------------------------------
 # Counters
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +315,10 @@ def test_gemm_bytes_read_follow_the_tiling(kernels: csim.CsimKernels, mode: str)
 # ---------------------------------------------------------------------------------------------
 
 
+# What the reference says where csim reports the kernel's STATUS.
+REFERENCE_MATCH = {"BAD_DIMS": r"is outside 1\.\."}
+
+
 def test_backend_registry_finds_csim() -> None:
     assert get_backend("csim") is csim
 
@@ -302,7 +332,7 @@ def test_backend_registry_finds_csim() -> None:
         (np.zeros((2, 3), np.int8), np.zeros((3, 2), np.int8), "i8i16", "B must be int16"),
         (np.zeros(3, np.int8), np.zeros((3, 2), np.int8), "i8i8", "2-D"),
         (np.zeros((2, 3), np.int8), np.zeros((4, 2), np.int8), "i8i8", "inner dimensions"),
-        # Refused by the C++ kernel itself (STATUS BAD_DIMS), not by Python.
+        # Refused by the C++ kernel itself (STATUS BAD_DIMS), not by Python; by the reference too.
         (np.zeros((0, 3), np.int8), np.zeros((3, 2), np.int8), "i8i8", "BAD_DIMS"),
         (np.zeros((2, 0), np.int8), np.zeros((0, 2), np.int8), "i8i8", "BAD_DIMS"),
         (np.zeros((2, 3), np.int8), np.zeros((3, 0), np.int8), "i8i8", "BAD_DIMS"),
@@ -310,8 +340,12 @@ def test_backend_registry_finds_csim() -> None:
     ],
 )
 def test_gemm_bad_arguments_raise(a: np.ndarray, b: np.ndarray, mode: str, match: str) -> None:
+    """csim and the reference refuse the same calls with the same exception (messages may differ:
+    csim reports a refused shape by the kernel's STATUS bits)."""
     with pytest.raises(KernelArgumentError, match=match):
         csim.gemm(a, b, mode)
+    with pytest.raises(KernelArgumentError, match=REFERENCE_MATCH.get(match, match)):
+        ref.gemm(a, b, mode)
 
 
 @pytest.mark.parametrize(
@@ -321,11 +355,7 @@ def test_gemm_bad_arguments_raise(a: np.ndarray, b: np.ndarray, mode: str, match
         (np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16), 1, False, "X must be uint8"),
         (np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int32), 1, True, "G must be int16"),
         (np.zeros((2, 3), np.int8), np.zeros((2, 4), np.int16), 1, True, "share P"),
-        (np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16), -1, True, "tau must be >= 0"),
-        (np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16), 2**32, True, "32-bit TAU"),
-        (np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16), float("nan"), True, "32-bit TAU"),
-        (np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16), "5", True, "real number"),
-        # Refused by the C++ kernel itself (STATUS BAD_DIMS).
+        # Refused by the C++ kernel itself (STATUS BAD_DIMS); by the reference too.
         (np.zeros((2, 0), np.int8), np.zeros((2, 0), np.int16), 1, True, "BAD_DIMS"),
         (np.zeros((0, 3), np.int8), np.zeros((2, 3), np.int16), 1, True, "BAD_DIMS"),
         (
@@ -338,10 +368,43 @@ def test_gemm_bad_arguments_raise(a: np.ndarray, b: np.ndarray, mode: str, match
     ],
 )
 def test_psg_wgrad_bad_arguments_raise(
-    x: np.ndarray, g: np.ndarray, tau: object, x_signed: bool, match: str
+    x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool, match: str
 ) -> None:
     with pytest.raises(KernelArgumentError, match=match):
-        csim.psg_wgrad(x, g, tau, x_signed)  # type: ignore[arg-type]
+        csim.psg_wgrad(x, g, tau, x_signed)
+    with pytest.raises(KernelArgumentError, match=REFERENCE_MATCH.get(match, match)):
+        ref.psg_wgrad(x, g, tau, x_signed)
+
+
+TAU_MESSAGE = r"tau must be an integer in 0\.\.2\*\*64-1"
+
+
+@pytest.mark.parametrize(
+    "tau", [-1, 2**64, 2**200, 1.5, 0.5, -0.5, float(2**64), float("nan"), float("inf"), np.float64(2.25)]
+)
+def test_psg_wgrad_refuses_taus_the_reference_refuses(tau: Any) -> None:
+    """Non-integer, negative and too large thresholds: both raise, with the same message."""
+    x, g = np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16)
+    with pytest.raises(KernelArgumentError, match=TAU_MESSAGE):
+        csim.psg_wgrad(x, g, tau, True)
+    with pytest.raises(KernelArgumentError, match=TAU_MESSAGE):
+        ref.psg_wgrad(x, g, tau, True)
+
+
+@pytest.mark.parametrize("tau", ["5", None, True, np.bool_(False)])
+def test_psg_wgrad_refuses_non_numbers(tau: Any) -> None:
+    # The reference raises TypeError for a str or None and takes a bool as 0 or 1; csim refuses
+    # all of them with KernelArgumentError (a bool tau is most likely a swapped x_signed).
+    x, g = np.zeros((2, 3), np.int8), np.zeros((2, 3), np.int16)
+    with pytest.raises(KernelArgumentError, match=TAU_MESSAGE):
+        csim.psg_wgrad(x, g, tau, True)
+
+
+@pytest.mark.parametrize("tau", [0, 7, 7.0, np.int64(7), np.uint64(2**64 - 1), 2**32, 2**63, 2**64 - 1])
+def test_psg_wgrad_accepts_every_tau_the_reference_accepts(tau: Any) -> None:
+    rng = np.random.default_rng(5)
+    x, g = matrix(rng, (3, 20), np.int8, "uniform"), matrix(rng, (4, 20), np.int16, "uniform")
+    assert_psg_equal(csim.psg_wgrad(x, g, tau, True), ref.psg_wgrad(x, g, tau, True))
 
 
 def aligned_memory(nbytes: int) -> np.ndarray:
@@ -411,3 +474,59 @@ def test_register_calls_refuse_regions_outside_memory_and_wide_values() -> None:
         csim.gemm_registers(mem, 0, 64, 128, m=2**32, n=1, k=1, mode=0)
     with pytest.raises(KernelArgumentError, match="contiguous 1-D uint8"):
         csim.psg_wgrad_registers(mem.view(np.int16), 0, 64, 128, 192, 1, 1, 1, 0, 0)
+    with pytest.raises(
+        KernelArgumentError, match="TAU=18446744073709551616 does not fit its 64-bit register"
+    ):
+        csim.psg_wgrad_registers(mem, 0, 64, 128, 192, 1, 1, 1, 2**64, 0)
+    with pytest.raises(KernelArgumentError, match="MODE=4294967296 does not fit its 32-bit register"):
+        csim.psg_wgrad_registers(mem, 0, 64, 128, 192, 1, 1, 1, 0, 2**32)
+
+
+def test_psg_wgrad_registers_take_all_64_bits_of_tau() -> None:
+    # X = 1 x 8 zeros, G = 1 x 8 zeros: |16 * Pr| = 0, so any tau > 0 recomputes the one entry.
+    mem = aligned_memory(256)
+    mem[:80] = 0
+    for tau, want in ((0, 0), (1, 1), (2**32, 1), (2**63, 1), (2**64 - 1, 1)):
+        counters = csim.psg_wgrad_registers(mem, 0, 16, 128, 192, 1, 1, 8, tau, 0)
+        assert counters["STATUS"] == 0 and counters["RECOMPUTED"] == want, tau
+        assert int(mem[192]) == want
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the sources: checkout / editable install, regular install, E2TRAIN_HLS_DIR
+# ---------------------------------------------------------------------------------------------
+
+
+def copy_sources(dest: Path) -> Path:
+    for rel in csim.SOURCES + csim.HEADERS:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(HLS_DIR / rel, dest / rel)
+    return dest
+
+
+def test_sources_are_found_in_the_repository_then_in_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("E2TRAIN_HLS_DIR", raising=False)
+    # Repository layout (a checkout or an editable install): <repo>/host/e2train/backends/csim.py.
+    monkeypatch.setattr(csim, "__file__", str(tmp_path / "repo/host/e2train/backends/csim.py"))
+    copy_sources(tmp_path / "repo/host/e2train/_hls")
+    assert csim.hls_dir() == tmp_path / "repo/host/e2train/_hls", "falls back to package data"
+    copy_sources(tmp_path / "repo/hls")
+    assert csim.hls_dir() == tmp_path / "repo/hls", "the repository's hls/ comes first"
+    # A regular install: site-packages/e2train/_hls, and no guessing above site-packages.
+    monkeypatch.setattr(csim, "__file__", str(tmp_path / "lib/site-packages/e2train/backends/csim.py"))
+    copy_sources(tmp_path / "lib/hls")  # not a repository: must be ignored
+    assert csim.hls_candidates() == [tmp_path / "lib/site-packages/e2train/_hls"]
+    with pytest.raises(BackendUnavailable, match="e2train/_hls"):
+        csim.hls_dir()
+    copy_sources(tmp_path / "lib/site-packages/e2train/_hls")
+    assert csim.hls_dir() == tmp_path / "lib/site-packages/e2train/_hls"
+
+
+def test_e2train_hls_dir_overrides_without_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("E2TRAIN_HLS_DIR", str(copy_sources(tmp_path / "mine")))
+    assert csim.hls_dir() == tmp_path / "mine"
+    (tmp_path / "mine/src/gemm.cpp").unlink()
+    with pytest.raises(BackendUnavailable, match=r"missing src/gemm\.cpp"):
+        csim.hls_dir()

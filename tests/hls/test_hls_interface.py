@@ -119,6 +119,32 @@ def test_counter_outputs_follow_the_documented_layout(kernel: str) -> None:
 
 
 @pytest.mark.parametrize("kernel", sorted(SOURCES))
+def test_readme_argument_table_equals_regmap(kernel: str) -> None:
+    """hls/README.md's argument table (kernel | names | offsets | width) lists every argument
+    register of regmap.py with its offset and width, and nothing else."""
+    readme = (HLS_DIR / "README.md").read_text()
+    rows = re.findall(rf"^\| {kernel} \| ([A-Z_, ]+) \| ([0-9xA-Fa-f, ]+) \| (\d+) \|$", readme, re.MULTILINE)
+    documented = {}
+    for names, offsets, width in rows:
+        name_list, offset_list = names.split(", "), offsets.split(", ")
+        assert len(name_list) == len(offset_list), f"README row {names!r} has {len(offset_list)} offsets"
+        for name, offset in zip(name_list, offset_list, strict=True):
+            documented[name] = (int(offset, 16), int(width))
+    arguments = {r.name: (r.offset, r.width_bits) for r in MAPS[kernel].registers if 0x10 <= r.offset < 0x80}
+    assert documented == arguments
+
+
+def test_tau_is_a_64_bit_argument_below_mode() -> None:
+    """The contract change this guards: TAU 0x58 (low) / 0x5C (high), MODE 0x64."""
+    assert regmap.PSG_WGRAD["TAU"].offset == 0x58 and regmap.PSG_WGRAD["TAU"].width_bits == 64
+    assert axilite_offsets("psg_wgrad")["TAU"] == 0x58 and argument_widths("psg_wgrad")["TAU"] == 64
+    assert axilite_offsets("psg_wgrad")["MODE"] == regmap.PSG_WGRAD["MODE"].offset == 0x64
+    # The C ABI of the csim library passes tau as 64 bits as well.
+    capi = (HLS_DIR / "csim" / "capi.cpp").read_text()
+    assert re.search(r"e2t_psg_wgrad\([^)]*uint64_t tau", capi)
+
+
+@pytest.mark.parametrize("kernel", sorted(SOURCES))
 def test_control_is_ap_ctrl_hs_over_s_axilite(kernel: str) -> None:
     text = SOURCES[kernel].read_text()
     assert re.search(r"mode\s*=\s*ap_ctrl_hs port\s*=\s*return", text)
