@@ -15,13 +15,15 @@
 //  * Decision: |16 * Pr| >= TAU per PE; the unconfident PEs are marked and their accumulators
 //    cleared to hold F.
 //  * Recompute pass, only for unconfident entries: the PEs are regrouped as S dot-product lanes
-//    per column.  In diagonal step s, column j works on entry ((j+s) mod S, j) and its S PEs
-//    multiply S consecutive p-values of that G row with the same p-values of X row j (one bank
-//    word each), an adder tree sums them, and the entry's accumulator adds the sum: S MACs per
-//    column per cycle, no bank conflicts because the S columns read S different G banks.  A
-//    diagonal without any unconfident entry is skipped, so the recompute cycles (and the MAC
-//    counter, which counts only unconfident entries) fall with the recompute fraction; a full
-//    recompute costs P cycles, the same as the prediction.
+//    per column.  In one step, column j works on one of its unconfident entries (row r_j): its S
+//    PEs multiply S consecutive p-values of G row r_j with the same p-values of X row j (one bank
+//    word each), an adder tree sums them and the entry's accumulator adds the sum: S MACs per
+//    column per cycle.  The rows r_j of one step are all different, so the columns read different
+//    G banks (no conflicts); steps come from a greedy matching of the unconfident set (column j
+//    takes its lowest row not taken by a lower column), so a tile needs about as many steps as
+//    its busiest row or column has unconfident entries, and none when all are confident.  The
+//    recompute cycles and the MAC counter (which counts only unconfident entries) fall with the
+//    recompute fraction; a full recompute costs S steps, P cycles, the same as the prediction.
 //  * The MACS counter counts useful predictor MACs (N*K*P in total) plus recompute MACs
 //    (RECOMPUTED * P in total).  CYCLES_MEM_STALL counts cycles waiting for operand rows or for
 //    the output path.
@@ -525,19 +527,23 @@ module e2_psg_wgrad #(
     reg [20:0]   c_p0;
     reg [PCW-1:0] c_p;
     reg [WPBW-1:0] c_w;
-    reg [SW-1:0] c_s;
+    reg [S*SW-1:0] st_rows;          // recompute step: G row handled by each column
+    reg [S-1:0]  st_on;              // ... and whether the column has an entry in this step
+    reg [S*S-1:0] todo;              // unconfident entries not yet scheduled in this chunk
     reg          c_slot;
     reg [AW-1:0] c_otile;            // n0 * K + k0: output offset of the tile
     reg [AW-1:0] c_orow;             // n0 * K
-    reg [S-1:0]  diag_active;
-    reg [S*(SW+1)-1:0] diag_cnt;     // unconfident entries per diagonal
     reg          res_valid;
     reg          s1_valid, s1_pred, s1_first;
-    reg [SW-1:0] s1_elem, s1_s;
+    reg [SW-1:0] s1_elem;
+    reg [S*SW-1:0] s1_rows;
+    reg [S-1:0]  s1_on;
     reg          s2_valid, s2_pred, s2_first;
-    reg [SW-1:0] s2_s;
+    reg [S*SW-1:0] s2_rows;
+    reg [S-1:0]  s2_on;
     reg          s3_valid;
-    reg [SW-1:0] s3_s;
+    reg [S*SW-1:0] s3_rows;
+    reg [S-1:0]  s3_on;
 
     wire [20:0] c_prem = dim_p - c_p0;
     wire [20:0] c_clen = (c_prem > PC21) ? PC21 : c_prem;
@@ -555,28 +561,13 @@ module e2_psg_wgrad #(
     wire [20:0] c_wlanes_rem = c_clen - {{(21-WPBW-SW){1'b0}}, c_w, {SW{1'b0}}};
     wire [SW:0] c_lanes = (c_wlanes_rem > S21) ? S_L : c_wlanes_rem[SW:0];
 
-    // next active diagonal after c_s, and the first one
-    wire [S-1:0] later_mask = ~((({{(S-1){1'b0}}, 1'b1} << c_s) << 1) - 1'b1);
-    wire [S-1:0] later_active = diag_active & later_mask;
-    reg  [SW-1:0] next_s;
-    reg  [SW-1:0] first_s;
-    integer ds;
-    always @(*) begin
-        next_s = {SW{1'b0}};
-        first_s = {SW{1'b0}};
-        for (ds = S - 1; ds >= 0; ds = ds - 1) begin
-            if (later_active[ds]) next_s = ds[SW-1:0];
-            if (diag_active[ds]) first_s = ds[SW-1:0];
-        end
-    end
-    wire has_later = |later_active;
-
     wire pred_issue = (c_state == C_PRED) && c_ready;
     wire rec_issue = (c_state == C_REC) && c_ready;
     assign issue = pred_issue || rec_issue;
     assign c_raddr = {c_slot, pred_issue ? c_p[PCW-1:SW] : c_w};
     wire pred_chunk_end = pred_issue && c_last_p;
-    wire rec_chunk_end = rec_issue && c_last_w && !has_later;
+    wire todo_empty = (todo == {(S*S){1'b0}});
+    wire rec_chunk_end = rec_issue && c_last_w && todo_empty;
     wire [S*S-1:0] unconf;           // registered by the PEs in C_DEC, used from C_PLAN on
     wire any_unconf = |unconf;
     wire dec_now = (c_state == C_DEC);
@@ -587,14 +578,35 @@ module e2_psg_wgrad #(
     wire c_last_kt = (c_k0 + S17 >= dim_k);
     wire c_last_nt = (c_n0 + S17 >= dim_n);
 
-    // decision bookkeeping: unconfident entries per diagonal (written as continuous logic so
-    // that event-driven simulators re-evaluate it once per change)
-    function [SW:0] popcount_s(input [S-1:0] v);
-        integer pi;
+    // Recompute schedule.  The unconfident entries form a bipartite graph between tile rows (G
+    // banks) and columns; one step lets every column work on one of its entries, all on different
+    // rows, so that the columns read different G banks.  Steps are a greedy matching: column j
+    // takes its lowest remaining row that no lower column took.  The schedule depends only on the
+    // unconfident set, so each P chunk of a multi-chunk tile replays it identically.
+    function [S*SW+S+S*S-1:0] greedy_step(input [S*S-1:0] avail);   // {rows, on, taken entries}
+        integer gjc, gnr;
+        reg [S-1:0] used;
+        reg [S*SW-1:0] rows;
+        reg [S-1:0] on;
+        reg [S*S-1:0] taken;
         begin
-            popcount_s = {(SW+1){1'b0}};
-            for (pi = 0; pi < S; pi = pi + 1)
-                popcount_s = popcount_s + {{SW{1'b0}}, v[pi]};
+            used = {S{1'b0}};
+            rows = {(S*SW){1'b0}};
+            on = {S{1'b0}};
+            taken = {(S*S){1'b0}};
+            for (gjc = 0; gjc < S; gjc = gjc + 1) begin
+                for (gnr = S - 1; gnr >= 0; gnr = gnr - 1) begin
+                    if (avail[gnr * S + gjc] && !used[gnr]) begin
+                        rows[SW * gjc +: SW] = gnr[SW-1:0];
+                        on[gjc] = 1'b1;
+                    end
+                end
+                if (on[gjc]) begin
+                    used[rows[SW * gjc +: SW]] = 1'b1;
+                    taken[rows[SW * gjc +: SW] * S + gjc] = 1'b1;
+                end
+            end
+            greedy_step = {rows, on, taken};
         end
     endfunction
     function [2*SW:0] popcount_ss(input [S*S-1:0] v);
@@ -605,54 +617,49 @@ module e2_psg_wgrad #(
                 popcount_ss = popcount_ss + {{(2*SW){1'b0}}, v[pi]};
         end
     endfunction
-    wire [S*(SW+1)-1:0] dcnt_flat;
-    wire [S-1:0] dact;
-    genvar gd, gk;
-    generate
-        for (gd = 0; gd < S; gd = gd + 1) begin : g_diag
-            wire [S-1:0] bits;
-            for (gk = 0; gk < S; gk = gk + 1) begin : g_bit
-                assign bits[gk] = unconf[((gk + gd) % S) * S + gk];
-            end
-            assign dact[gd] = |bits;
-            assign dcnt_flat[(SW+1) * gd +: SW+1] = popcount_s(bits);
+    function [SW:0] popcount_s(input [S-1:0] v);
+        integer pi;
+        begin
+            popcount_s = {(SW+1){1'b0}};
+            for (pi = 0; pi < S; pi = pi + 1)
+                popcount_s = popcount_s + {{SW{1'b0}}, v[pi]};
         end
-    endgenerate
+    endfunction
+    // a new schedule starts at the decision and at each chunk of the recompute pass
+    wire sched_restart = plan_now || rec_chunk_end;
+    wire [S*SW+S+S*S-1:0] next_step = greedy_step(sched_restart ? unconf : todo);
+    wire [S*SW-1:0] next_rows = next_step[S+S*S +: S*SW];
+    wire [S-1:0]    next_on = next_step[S*S +: S];
+    wire [S*S-1:0]  next_taken = next_step[S*S-1:0];
     wire [2*SW:0] dec_total = popcount_ss(unconf);
-    wire [SW:0] cur_diag_cnt = diag_cnt[(SW+1) * c_s +: SW+1];
-    // first active diagonal straight from the decision inputs (diag_active is not yet updated)
-    reg [SW-1:0] first_s_now;
-    integer fs;
-    always @(*) begin
-        first_s_now = {SW{1'b0}};
-        for (fs = S - 1; fs >= 0; fs = fs - 1)
-            if (dact[fs]) first_s_now = fs[SW-1:0];
-    end
-
+    wire [SW:0] st_count = popcount_s(st_on);
 
     always @(posedge clk) begin
         if (rst || init) begin
             c_state <= rst ? C_END : C_PRED;
             c_n0 <= 17'd0; c_k0 <= 17'd0; c_p0 <= 21'd0; c_p <= {PCW{1'b0}};
-            c_w <= {WPBW{1'b0}}; c_s <= {SW{1'b0}}; c_slot <= 1'b0;
+            c_w <= {WPBW{1'b0}}; c_slot <= 1'b0;
+            st_rows <= {(S*SW){1'b0}}; st_on <= {S{1'b0}}; todo <= {(S*S){1'b0}};
             c_otile <= {AW{1'b0}}; c_orow <= {AW{1'b0}};
-            diag_active <= {S{1'b0}}; diag_cnt <= {(S*(SW+1)){1'b0}};
             dec_valid <= 1'b0; dec_recompute <= 1'b0;
-            s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_elem <= {SW{1'b0}}; s1_s <= {SW{1'b0}};
-            s2_valid <= 1'b0; s2_pred <= 1'b0; s2_first <= 1'b0; s2_s <= {SW{1'b0}};
-            s3_valid <= 1'b0; s3_s <= {SW{1'b0}};
+            s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_elem <= {SW{1'b0}}; s1_rows <= {(S*SW){1'b0}}; s1_on <= {S{1'b0}};
+            s2_valid <= 1'b0; s2_pred <= 1'b0; s2_first <= 1'b0; s2_rows <= {(S*SW){1'b0}}; s2_on <= {S{1'b0}};
+            s3_valid <= 1'b0; s3_rows <= {(S*SW){1'b0}}; s3_on <= {S{1'b0}};
         end else begin
             s1_valid <= issue;
             s1_pred <= pred_issue;
             s1_first <= (c_p0 == 21'd0) && (c_p == {PCW{1'b0}});
             s1_elem <= c_p[SW-1:0];
-            s1_s <= c_s;
+            s1_rows <= st_rows;
+            s1_on <= st_on;
             s2_valid <= s1_valid;
             s2_pred <= s1_pred;
             s2_first <= s1_first;
-            s2_s <= s1_s;
+            s2_rows <= s1_rows;
+            s2_on <= s1_on;
             s3_valid <= s2_valid && !s2_pred;
-            s3_s <= s2_s;
+            s3_rows <= s2_rows;
+            s3_on <= s2_on;
             if (dec_ack)
                 dec_valid <= 1'b0;
             if (slot_release != 2'b00)
@@ -670,15 +677,15 @@ module e2_psg_wgrad #(
                 C_PWAIT: if (pipe_empty) c_state <= C_DEC;
                 C_DEC: c_state <= C_PLAN;     // the PEs register their decision
                 C_PLAN: begin
-                    diag_active <= dact;
-                    diag_cnt <= dcnt_flat;
+                    st_rows <= next_rows;
+                    st_on <= next_on;
+                    todo <= unconf & ~next_taken;
                     if (!single) begin
                         dec_valid <= 1'b1;
                         dec_recompute <= any_unconf;
                     end
                     c_p0 <= 21'd0;
                     c_w <= {WPBW{1'b0}};
-                    c_s <= first_s_now;
                     c_state <= any_unconf ? C_REC : C_FIN;
                 end
                 C_REC: if (rec_issue) begin
@@ -686,10 +693,11 @@ module e2_psg_wgrad #(
                         c_w <= c_w + 1'b1;
                     end else begin
                         c_w <= {WPBW{1'b0}};
-                        if (has_later) begin
-                            c_s <= next_s;
-                        end else begin
-                            c_s <= first_s;
+                        // next step of this chunk, or the first step again for the next chunk
+                        st_rows <= next_rows;
+                        st_on <= next_on;
+                        todo <= (todo_empty ? unconf : todo) & ~next_taken;
+                        if (todo_empty) begin
                             if (c_last_chunk) c_state <= C_RWAIT;
                             else c_p0 <= c_p0 + PC21;
                         end
@@ -762,15 +770,15 @@ module e2_psg_wgrad #(
                 // decision are evaluated inside the clocked block (functions) so that event-driven
                 // simulators do not re-evaluate them on every intermediate change.
                 localparam integer PEI = gi * S + gj;
-                wire [SW-1:0] grow = gj[SW-1:0] + s1_s;
+                wire [SW-1:0] grow = s1_rows[SW * gj +: SW];
                 reg signed [25:0] prod;
                 reg signed [47:0] acc;
                 reg psign_neg, psign_nz, unc;
                 reg r_neg, r_nz, r_mask;
                 wire valid_pe = (gi < c_rv) && (gj < c_cv);
                 // recompute: this PE's accumulator takes column gj's sum when it is the column's
-                // entry in diagonal s3_s
-                wire [SW-1:0] my_s = gi[SW-1:0] - gj[SW-1:0];
+                // entry in this step
+                wire mine = s3_on[gj] && (s3_rows[SW * gj +: SW] == gi);
                 wire signed [25+SW:0] my_colsum = colsum_flat[(26+SW) * gj +: 26+SW];
                 always @(posedge clk) begin
                     if (s1_valid)
@@ -781,7 +789,7 @@ module e2_psg_wgrad #(
                         acc <= (s2_first ? 48'sd0 : acc) + {{22{prod[25]}}, prod};
                     else if (dec_now)
                         acc <= 48'sd0;
-                    else if (s3_valid && s3_s == my_s)
+                    else if (s3_valid && mine)
                         acc <= acc + {{(48-26-SW){my_colsum[25+SW]}}, my_colsum};
                     if (dec_now) begin
                         psign_neg <= acc[47];
@@ -896,7 +904,7 @@ module e2_psg_wgrad #(
     assign run_done = (c_state == C_END) && !res_valid && (ld_state == LD_END) && rd_idle &&
                       !wq_cmd_valid && !wq_dat_valid && wr_idle;
     wire [2*SW+1:0] macs_pred = c_rv[SW:0] * c_cv[SW:0];
-    wire [2*SW+1:0] macs_rec = cur_diag_cnt * c_lanes;
+    wire [2*SW+1:0] macs_rec = st_count * c_lanes;
     wire mem_wait = (((c_state == C_PRED) || (c_state == C_REC)) && !c_ready) ||
                     ((c_state == C_FIN) && res_valid) || (c_state == C_END);
 
@@ -926,7 +934,7 @@ module e2_psg_wgrad #(
     wire unused_ok = &{1'b0, args, m_axi_gmem_bid, m_axi_gmem_bresp, m_axi_gmem_rid, m_axi_gmem_rresp,
                        wq_cmd_count, wq_dat_count, dim_n32[31:16], dim_k32[31:16], dim_p32[31:21],
                        x_base64, g_base64, s_base64, m_base64, c_rv[16:SW+1], c_cv[16:SW+1],
-                       ld_cnt[SW], ld_clen[20], diag_active, c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3]};
+                       ld_cnt[SW], ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3]};
 endmodule
 
 `default_nettype wire

@@ -1,6 +1,7 @@
 """cocotb job runner behind ``e2train.backends.rtl``: runs kernel invocations from a job directory.
 
-The directory (``$E2_RTL_JOB``) holds ``job.json`` ({"kernel", "mem_size", "jobs": [...]}) and the
+The directory (``$E2_RTL_JOB``) holds ``job.json`` ({"kernel", "mem_size", "jobs": [...]}; a job may
+set "stall", the fraction of cycles each AXI channel of the RAM model stalls) and the
 operands as ``.npy`` files; each job is run in order on the same simulated kernel (one simulator
 start for a batch), and its outputs are written back as ``.npy`` plus the hardware counters in
 ``results.json``.  Keeping the exchange on disk keeps the simulator a separate process: the host
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from e2tb import KernelTB, run_gemm, run_psg
+from e2tb import KernelTB, pause_pattern, run_gemm, run_psg
 
 
 @cocotb.test()
@@ -27,6 +28,9 @@ async def run_jobs(dut) -> None:
     await tb.reset()
     results = []
     for index, job in enumerate(spec["jobs"]):
+        # optional memory model: each AXI channel of the RAM stalls a random `stall` fraction of cycles
+        stall = float(job.get("stall", 0.0))
+        tb.set_memory_stalls((lambda ch, s=stall, i=index: pause_pattern(1000 * i + ch, s)) if stall else None)
         if spec["kernel"] == "gemm":
             a = np.load(job_dir / f"{index}_a.npy")
             b = np.load(job_dir / f"{index}_b.npy")
