@@ -62,6 +62,10 @@ class DeviceTimeout(DeviceError, TimeoutError):
         self.kernel = kernel
         self.timeout_s = timeout_s
         self.ctrl = ctrl
+        self.device = device
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses the simulator's process boundary
+        return (type(self), (self.kernel, self.timeout_s, self.ctrl, self.device))
 
 
 class DeviceBusy(DeviceError):
@@ -166,7 +170,9 @@ class KernelHandle:
             raise ValueError(f"{self.name}.{reg_name} is read-only")
         ivalue = int(value)
         if ivalue != value or not 0 <= ivalue < 1 << reg.width_bits:
-            raise ValueError(f"{self.name}.{reg_name}={value!r} does not fit its {reg.width_bits}-bit register")
+            raise ValueError(
+                f"{self.name}.{reg_name}={value!r} does not fit its {reg.width_bits}-bit register"
+            )
         for word in range(reg.width_bits // 32):
             self.device._write_word(self.name, reg.offset + 4 * word, (ivalue >> (32 * word)) & WORD_MASK)
 
@@ -185,7 +191,9 @@ class KernelHandle:
 
     def counters(self) -> dict[str, int]:
         """Every read-only register the map has (STATUS and the performance counters)."""
-        return {reg.name: self.read(reg.name) for reg in self.map.registers if reg.read_only}
+        counters = {reg.name: self.read(reg.name) for reg in self.map.registers if reg.read_only}
+        self.device._after_counters(self, counters)
+        return counters
 
     # run control ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -199,31 +207,13 @@ class KernelHandle:
         self.write("CTRL", regmap.AP_START)
 
     def wait(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
-        """Poll CTRL until ap_done; return the CTRL value that showed it.
+        """Block until ap_done (or raise ``DeviceTimeout``); return the CTRL value that showed it.
 
-        ap_done is clear-on-read, so exactly one reader sees it: this one.  Polling backs off from
-        busy reads (a board's MMIO read takes about a microsecond and short runs finish in
-        microseconds) to 1 ms sleeps, so a long run does not burn a CPU core.
+        ap_done is clear-on-read, so exactly one reader sees it: this one.  How the device waits
+        is its own business (``Device._wait_done``): a board polls MMIO, the simulator advances
+        simulated time between polls.
         """
-        deadline = time.monotonic() + timeout_s
-        sleep_s = 0.0
-        polls = 0
-        ctrl: int | None = None
-        while True:
-            ctrl = self.read("CTRL")
-            if ctrl & regmap.AP_DONE:
-                return ctrl
-            if ctrl & regmap.AP_IDLE and not ctrl & regmap.AP_START and polls > 0:
-                # Idle without a pending start: the run ended but someone else read (and cleared)
-                # ap_done.  The outputs are valid; say so rather than time out.
-                log.warning("%s: kernel idle without ap_done (CTRL read elsewhere?); treating as done", self)
-                return ctrl
-            if time.monotonic() >= deadline:
-                raise DeviceTimeout(self.name, timeout_s, ctrl, self.device.name)
-            polls += 1
-            if polls > 64:
-                sleep_s = min(1e-3, max(1e-5, 2 * sleep_s))
-                time.sleep(sleep_s)
+        return self.device._wait_done(self, timeout_s)
 
     def run(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, int]:
         """``start`` + ``wait`` + ``counters``: the common case."""
@@ -274,6 +264,40 @@ class Device(ABC):
         """Write one 32-bit word of a kernel's register block."""
 
     # shared behaviour --------------------------------------------------------------------------
+    def _wait_done(self, handle: KernelHandle, timeout_s: float) -> int:
+        """Poll CTRL until ap_done, backing off from busy reads to 1 ms sleeps.
+
+        A board's MMIO read takes about a microsecond and short runs finish in microseconds, so the
+        first polls do not sleep; a long run then does not burn a CPU core.
+        """
+        deadline = time.monotonic() + timeout_s
+        sleep_s = 0.0
+        polls = 0
+        while True:
+            ctrl = handle.read("CTRL")
+            if ctrl & regmap.AP_DONE:
+                return ctrl
+            if ctrl & regmap.AP_IDLE and not ctrl & regmap.AP_START:
+                # Idle, nothing pending, no ap_done: no run was started, or another reader of CTRL
+                # consumed ap_done (clear-on-read).  Waiting longer cannot help.
+                raise DeviceError(
+                    f"{handle}: kernel is idle with no run pending and no ap_done (CTRL={ctrl:#x}): call "
+                    "start() before wait(), and let nothing else read CTRL in between"
+                )
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(handle.name, timeout_s, ctrl, self.name)
+            polls += 1
+            if polls > 64:
+                sleep_s = min(1e-3, max(1e-5, 2 * sleep_s))
+                time.sleep(sleep_s)
+
+    def _after_counters(self, handle: KernelHandle, counters: dict[str, int]) -> None:
+        """Hook: a device that models power from counters records the run here."""
+
+    def timeout_for(self, macs: int) -> float:
+        """A generous wall-clock timeout for a run of ``macs`` MACs on this device."""
+        return DEFAULT_TIMEOUT_S + macs / 1e8
+
     def kernel(self, name: str) -> KernelHandle:
         """The handle of one kernel, by its name in ``regmap.REGISTER_MAPS`` ("gemm", "psg_wgrad")."""
         if name not in self.kernel_names:

