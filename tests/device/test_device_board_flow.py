@@ -104,7 +104,7 @@ def test_hls_source_needs_the_exported_ip(tmp_path: Path) -> None:
 
 def test_board_parts_agree_between_makefile_tcl_and_python() -> None:
     makefile = (BOARD_DIR / "Makefile").read_text()
-    parts = dict(re.findall(r"^PART_([\w-]+) := (\S+)$", makefile, re.M))
+    parts = dict(re.findall(r"^PART_([\w-]+) := (\S+)$", makefile, re.MULTILINE))
     assert parts == {board: part for board, (part, _) in BOARDS.items()}
     tcl = (BOARD_DIR / "build_overlay.tcl").read_text()
     for board in BOARDS:

@@ -1,0 +1,128 @@
+"""The drivers on the Verilog RTL: ``run_in_simulator`` runs driver-level jobs inside cocotb
+(Icarus by default; Verilator variants are opt-in with ``-m verilator``)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from e2train.device import DeviceTimeout, KernelLimits
+from e2train.device.rtl_sim import missing_reason, run_in_simulator
+from e2train.kernels import reference
+from e2train.kernels.driver_conv import conv2d_forward_codes
+from e2train.kernels.drivers import GemmDriver, PsgDriver
+from e2train.kernels.reference import KernelArgumentError
+
+SIMS = [
+    pytest.param("icarus", id="icarus"),
+    pytest.param("verilator", id="verilator", marks=pytest.mark.verilator),
+]
+TILED = {"gemm": KernelLimits(max_dim=6), "psg_wgrad": KernelLimits(max_dim=6)}
+
+
+def _require(sim: str, kernels: tuple[str, ...]) -> None:
+    reason = missing_reason(sim, kernels)
+    if reason:
+        pytest.skip(reason)
+
+
+def _cases(seed: int) -> tuple[list, list]:
+    rng = np.random.default_rng(seed)
+    gemms = []
+    for (m, k, n), mode in [((5, 7, 3), "i8i8"), ((9, 13, 8), "i8u8"), ((4, 20, 6), "i8i16")]:
+        a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+        info = np.iinfo(reference.GEMM_MODES[mode][1])
+        b = rng.integers(info.min, info.max, (k, n), endpoint=True).astype(reference.GEMM_MODES[mode][1])
+        gemms.append((a, b, mode))
+    big = 700  # saturates in i8i16
+    gemms.append((np.full((2, big), 127, np.int8), np.full((big, 2), 32767, np.int16), "i8i16"))
+    psgs = []
+    for n, k, p, signed in [(5, 7, 16, False), (9, 8, 33, True)]:
+        x = rng.integers(-128 if signed else 0, 128 if signed else 256, (k, p)).astype(
+            np.int8 if signed else np.uint8
+        )
+        g = rng.integers(-3000, 3000, (n, p)).astype(np.int16)
+        pred = np.abs(16 * (g.astype(np.int64) @ reference.msb4(x, signed).T.astype(np.int64)))
+        psgs.append((x, g, int(np.median(pred)), signed))
+    return gemms, psgs
+
+
+def drivers_job(device, seed: int) -> tuple[list, list, int]:  # type: ignore[no-untyped-def]
+    """Runs in the simulator: every case through the drivers (tiled by the device's limits)."""
+    gemms, psgs = _cases(seed)
+    gd = GemmDriver(device, on_overflow="count")
+    pd = PsgDriver(device)
+    g_out = [gd.run(a, b, mode) for a, b, mode in gemms]
+    p_out = [pd.run(*case) for case in psgs] if "psg_wgrad" in device.kernel_names else []
+    return g_out, p_out, gd.pool.allocations
+
+
+def conv_job(device, x: np.ndarray, w: np.ndarray):  # type: ignore[no-untyped-def]
+    return conv2d_forward_codes(x, w, stride=1, padding=1, gemm=GemmDriver(device).run)
+
+
+def timeout_job(device):  # type: ignore[no-untyped-def]
+    a = np.ones((64, 1024), np.int8)
+    return GemmDriver(device, timeout_s=0.01).run(a, a.T.copy())
+
+
+def bad_args_job(device):  # type: ignore[no-untyped-def]
+    return GemmDriver(device).run(np.zeros((2, 3), np.int8), np.zeros((4, 2), np.int8))
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_drivers_on_rtl_match_reference(sim: str) -> None:
+    _require(sim, ("gemm", "psg_wgrad"))
+    g_out, p_out, allocations = run_in_simulator(functools.partial(drivers_job, seed=3), sim, limits=TILED)
+    gemms, psgs = _cases(3)
+    for got, (a, b, mode) in zip(g_out, gemms, strict=True):
+        want = reference.gemm(a, b, mode)
+        np.testing.assert_array_equal(got.c, want.c)
+        assert got.overflows == want.overflows
+        assert got.counters["MACS"] == want.macs  # the RTL's own counter, summed over tiles
+        assert got.counters["CYCLES_BUSY"] > 0 and got.counters["CALLS"] > 1
+    assert g_out[-1].overflows == 4
+    for got, (x, g, tau, signed) in zip(p_out, psgs, strict=True):
+        want = reference.psg_wgrad(x, g, tau, signed)
+        np.testing.assert_array_equal(got.signs, want.signs)
+        np.testing.assert_array_equal(got.recompute_mask, want.recompute_mask)
+        assert got.counters["RECOMPUTED"] == want.recomputed
+    assert allocations == 3  # A, B, C grew only when needed
+
+
+def test_conv_forward_on_rtl() -> None:
+    _require("icarus", ("gemm",))
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (2, 3, 5, 5)).astype(np.uint8)
+    w = rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)
+    got = run_in_simulator(functools.partial(conv_job, x=x, w=w), "icarus", kernels=("gemm",))
+    np.testing.assert_array_equal(got.y, conv2d_forward_codes(x, w, stride=1, padding=1).y)
+
+
+def test_exceptions_cross_the_simulator_boundary() -> None:
+    _require("icarus", ("gemm",))
+    with pytest.raises(DeviceTimeout, match="within 0.01 s"):
+        run_in_simulator(timeout_job, "icarus", kernels=("gemm",))
+    with pytest.raises(KernelArgumentError, match="inner dimensions"):
+        run_in_simulator(bad_args_job, "icarus", kernels=("gemm",))
+
+
+def test_unpicklable_job_is_refused_before_simulating() -> None:
+    _require("icarus", ("gemm",))
+    with pytest.raises(ValueError, match="cannot be pickled"):
+        run_in_simulator(lambda device: None, "icarus", kernels=("gemm",))
+
+
+def test_rtl_backend_outside_a_simulation_runs_one_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    _require("icarus", ("gemm",))
+    from e2train.backends import device_backend
+
+    monkeypatch.setattr(device_backend, "_current", None)
+    device_backend.use("rtl")
+    rng = np.random.default_rng(8)
+    a = rng.integers(-128, 128, (3, 5)).astype(np.int8)
+    b = rng.integers(0, 256, (5, 4)).astype(np.uint8)
+    got = device_backend.gemm(a, b, "i8u8")
+    np.testing.assert_array_equal(got.c, reference.gemm(a, b, "i8u8").c)
+    assert got.counters["CYCLES_BUSY"] > 0
