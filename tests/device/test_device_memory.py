@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from e2train.device import DeviceMemoryError
@@ -26,7 +28,7 @@ def test_allocator_aligns_reuses_and_coalesces() -> None:
 
 def test_views_keep_their_device_address() -> None:
     mem = ArrayMemory(1 << 16)
-    buf = mem.allocate((100,), np.uint8)
+    buf: Any = mem.allocate((100,), np.uint8)
     assert buf.device_address == DEFAULT_BASE and buf.device_address % ALLOC_ALIGN == 0
     assert buf[8:].device_address == DEFAULT_BASE + 8
     view = buf[:24].view(np.int32).reshape(2, 3)
@@ -37,7 +39,7 @@ def test_views_keep_their_device_address() -> None:
 
 def test_flush_and_invalidate_copy_only_the_view() -> None:
     mem = ArrayMemory(1 << 16)
-    buf = mem.allocate((16,), np.uint8)
+    buf: Any = mem.allocate((16,), np.uint8)
     buf[:] = 7
     buf[4:8].flush()
     np.testing.assert_array_equal(mem.device_read(buf.device_address, 16), [0] * 4 + [7] * 4 + [0] * 8)
@@ -48,7 +50,7 @@ def test_flush_and_invalidate_copy_only_the_view() -> None:
 
 def test_freebuffer_returns_memory_and_views_cannot_free() -> None:
     mem = ArrayMemory(4096)
-    buf = mem.allocate((4096,), np.uint8)
+    buf: Any = mem.allocate((4096,), np.uint8)
     with pytest.raises(DeviceMemoryError):
         mem.allocate((1,), np.uint8)
     buf[:10].freebuffer()  # a view: no effect

@@ -89,10 +89,10 @@ def test_sensor_energy_over_whole_windows_matches_truth_within_lsb() -> None:
     for _ in range(40):
         rails.record_run(
             "gemm",
-            int(rng.integers(1e5, 3e6)),
-            int(rng.integers(1e6, 1e8)),
-            int(rng.integers(1e5, 1e7)),
-            int(rng.integers(1e5, 1e7)),
+            int(rng.integers(100_000, 3_000_000)),
+            int(rng.integers(10**6, 10**8)),
+            int(rng.integers(10**5, 10**7)),
+            int(rng.integers(10**5, 10**7)),
             start_s=float(rng.uniform(0, 1.0)),
         )
     w = rails.window_s

@@ -115,10 +115,17 @@ class Buffer(Protocol):
     anyway: the emulation can be told to be non-coherent to catch a missing call.
     """
 
-    device_address: int
-    nbytes: int
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
+    @property
+    def device_address(self) -> Any: ...  # int; a PynqBuffer view's attribute
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
 
     def flush(self) -> None: ...
 

@@ -50,7 +50,7 @@ def _save(path: str, outcome: dict[str, Any]) -> None:
 @cocotb.test()
 async def device_job(dut: Any) -> None:
     spec: JobSpec = pickle.loads(Path(os.environ[JOB_ENV]).read_bytes())
-    cocotb.start_soon(Clock(dut.ap_clk, CLOCK_NS, unit="ns").start())
+    Clock(dut.ap_clk, CLOCK_NS, unit="ns").start()  # cocotb 2: the clock runs its own task
     memory = SparseMemory(ADDRESS_SPACE)
     ports: dict[str, Any] = {}
     rams = []

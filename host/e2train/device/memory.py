@@ -193,7 +193,7 @@ class MirrorBuffer(np.ndarray):
     """
 
     _memory: MirroredMemory | None
-    device_address: int | None
+    device_address: Any  # int; None for an array that is not device memory (as in PynqBuffer)
     _owner_address: int | None
 
     def _init_base(self, memory: MirroredMemory, address: int) -> None:

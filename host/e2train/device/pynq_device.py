@@ -178,7 +178,8 @@ class PynqDevice(Device):
         ip_dict: dict[str, Any] = dict(self.overlay.ip_dict)
         wanted = self.manifest.kernels if self.manifest else {}
         for kernel in regmap.REGISTER_MAPS:
-            ip = self._find_ip(kernel, ip_dict, wanted.get(kernel).ip if kernel in wanted else None)
+            entry = wanted.get(kernel)
+            ip = self._find_ip(kernel, ip_dict, entry.ip if entry is not None else None)
             if ip is None:
                 if kernel in wanted:
                     raise ManifestError(
