@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from e2train.device.base import Device, DeviceError, KernelLimits, UnknownKernelError
+from e2train.device.base import Device, DeviceError, DeviceMemoryError, KernelLimits, UnknownKernelError
 from e2train.device.cycle_model import CycleModel, RunCost
 from e2train.device.memory import DEFAULT_BASE, ArrayMemory, MirrorBuffer
 from e2train.kernels import reference, regmap
@@ -328,8 +328,6 @@ class EmulatedDevice(Device):
 
     def _check_region(self, name: str, address: int, nbytes: int) -> None:
         if not self.memory.contains(address, nbytes):
-            from e2train.device.base import DeviceMemoryError
-
             raise DeviceMemoryError(
                 f"{name}: {nbytes} bytes at {address:#x} lie outside device memory "
                 f"[{self.memory.base:#x}, {self.memory.base + self.memory.size:#x}); on a board this run would "
