@@ -41,7 +41,7 @@ class TrainConfig:
     input_grad: str = "fp32"  # "int16": the hardware path's 16-bit error codes
     smd: float = 0.0  # drop probability
     slu_target: float | None = None  # target computation fraction of gated blocks; None = SLU off
-    slu_beta: float = 1e-4
+    slu_beta: float = 1e-3  # 1e-4 let the task loss pull the gates far below target on digits
     psg: bool = False
     psg_threshold: float = 0.05
     psg_threshold_mode: str = "rel"

@@ -33,8 +33,9 @@ def _exact_dtype(bound: int) -> torch.dtype:
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
     """Exact conv of integer codes; returns integer values in float32 or float64."""
-    # x: (B, Cin, H, W), w: (Cout, Cin, kh, kw)
-    bound = _max_abs(x) * _max_abs(w) * w[0].numel()
+    # x: (B, Cin, H, W), w: (Cout, Cin, kh, kw).  Every partial sum of output channel c is bounded
+    # by max|x| * sum|w_c|: far tighter than K * 255 * 127, so float32 is usually exact.
+    bound = _max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
     dtype = _exact_dtype(bound)
     return F.conv2d(x.to(dtype), w.to(dtype), stride=stride, padding=padding)
 
@@ -42,33 +43,50 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch
 def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size, stride: int,
                       padding: int) -> torch.Tensor:
     """Exact transposed conv (input gradient) of integer gradient codes and weight codes."""
-    # g: (B, Cout, Ho, Wo); each input pixel sums over Cout * kh * kw products
-    bound = _max_abs(g) * _max_abs(w) * w.shape[0] * w.shape[2] * w.shape[3]
+    # g: (B, Cout, Ho, Wo); input channel c sums products with the weights w[:, c]
+    bound = _max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
     dtype = _exact_dtype(bound)
     return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
 
 
-def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: int, padding: int) -> torch.Tensor:
+def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: int, padding: int,
+           pad_value: int = 0) -> torch.Tensor:
     """(B, C, H, W) -> (B*Ho*Wo, C*kh*kw), columns in the order of a flattened conv weight."""
     kh, kw = kernel
-    x = F.pad(x, (padding, padding, padding, padding))
+    x = F.pad(x, (padding, padding, padding, padding), value=pad_value)
     patches = x.unfold(2, kh, stride).unfold(3, kw, stride)  # (B, C, Ho, Wo, kh, kw)
     b, c, ho, wo = patches.shape[:4]
     return patches.permute(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, c * kh * kw)
 
 
-def int8_limbs(t: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
-    """Split integer values into int8 limbs: ``t == sum(limb * 256**shift)``, each limb in [-128, 127]."""
+def int8_limbs(t: torch.Tensor) -> list[tuple[int, torch.Tensor, int]]:
+    """Split integers into int8 limbs: ``t == sum((limb + offset) * 256**shift)``.
+
+    16-bit values take exactly two limbs: the arithmetic high byte, and the low byte (0..255)
+    stored as int8 with an offset of 128.  Wider values fall back to a general loop.
+    """
+    if t.numel() == 0 or (int(t.min()) >= -(2**15) and int(t.max()) < 2**15):
+        t16 = t.to(torch.int16)
+        return [(1, torch.bitwise_right_shift(t16, 8).to(torch.int8), 0),
+                (0, (torch.bitwise_and(t16, 255) - 128).to(torch.int8), 128)]
     rest = t.to(torch.int64)
-    limbs: list[tuple[int, torch.Tensor]] = []
+    limbs: list[tuple[int, torch.Tensor, int]] = []
     shift = 0
     while True:
         lo = ((rest + 128) & 255) - 128
-        limbs.append((shift, lo.to(torch.int8)))
+        limbs.append((shift, lo.to(torch.int8), 0))
         rest = (rest - lo) >> 8
         shift += 1
         if not bool(rest.any()):
             return limbs
+
+
+def to_int8_offset(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """8-bit codes as (int8 tensor, offset) with ``t == int8 + offset``: unsigned codes shift by 128."""
+    if t.numel() and (int(t.min()) < -128 or int(t.max()) > 255):
+        raise ValueError("codes outside [-128, 255] are not 8-bit")
+    offset = 128 if t.numel() and int(t.max()) > 127 else 0
+    return (t - offset).to(torch.int8), offset
 
 
 def _int8_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -84,16 +102,35 @@ def _int8_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def matmul_int8(a: torch.Tensor, b8: torch.Tensor, b_offset: int = 0) -> torch.Tensor:
+    """Exact ``a @ (b8 + b_offset)`` as int64: a holds integers up to int16 (or wider), b8 is int8.
+
+    With ``a == sum((l + lo) * 256**s)`` over limbs, each limb contributes
+    ``l @ b8 + b_offset * rowsum(l) + lo * colsum(b8) + lo * b_offset * K``: the large 8-bit
+    operand is never widened.
+    """
+    m, k = a.shape
+    out = torch.zeros(m, b8.shape[1], dtype=torch.int64, device=a.device)
+    if k == 0:
+        return out
+    limbs = int8_limbs(a)
+    col_sums = None
+    if any(offset for *_, offset in limbs):
+        # (1, N) column sums through the int8 kernel: a torch reduction over a tall int8 matrix is slow
+        col_sums = _int8_mm(torch.ones(1, k, dtype=torch.int8, device=a.device), b8)
+    for shift, limb, offset in limbs:
+        part = _int8_mm(limb, b8)
+        if b_offset:
+            part += b_offset * limb.sum(dim=1, dtype=torch.int64, keepdim=True)
+        if offset:
+            part += offset * (col_sums + b_offset * k)
+        out += part << (8 * shift)
+    return out
+
+
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exact product of integer matrices of any width up to int16, as int64."""
-    if a.shape[1] == 0:
-        return torch.zeros(a.shape[0], b.shape[1], dtype=torch.int64, device=a.device)
-    bound = _max_abs(a) * _max_abs(b) * a.shape[1]
-    if bound < FP32_EXACT:
-        return (a.float() @ b.float()).to(torch.int64)
+    """Exact product of integer matrices (int16 range, or wider via more limbs), as int64."""
     out = torch.zeros(a.shape[0], b.shape[1], dtype=torch.int64, device=a.device)
-    b_limbs = int8_limbs(b)
-    for sa, la in int8_limbs(a):
-        for sb, lb in b_limbs:
-            out += _int8_mm(la, lb) << (8 * (sa + sb))
+    for shift, limb, offset in int8_limbs(b):
+        out += matmul_int8(a, limb, offset) << (8 * shift)
     return out

@@ -102,3 +102,7 @@ def _register_optional_commands() -> None:
 
 
 _register_optional_commands()
+
+
+if __name__ == "__main__":
+    cli()

@@ -10,6 +10,7 @@ either full precision (8-bit baseline) or PSG signs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn as nn
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 
 from e2train import quant
 from e2train.backends import torch_int
-from e2train.techniques.psg import PsgConfig, psg_conv_weight_grad
+from e2train.techniques.psg import PsgConfig, PsgDecision, psg_conv_weight_grad
 
 PRECISIONS = ("fp32", "int8")
 INPUT_GRAD_MODES = ("fp32", "int16")
@@ -36,12 +37,48 @@ class ConvStats:
         self.__init__()  # type: ignore[misc]
 
 
+class ConvKernels(Protocol):
+    """Where the integer math of a conv runs: the seam between the trainer and a backend.
+
+    Every implementation returns exactly the same integers (the contract of
+    ``e2train.kernels.reference``); ``TorchKernels`` is the fast software path, device backends
+    run the same calls through the accelerator drivers.
+    """
+
+    def forward(self, x_codes: torch.Tensor, w_codes: torch.Tensor, stride: int, padding: int,
+                x_signed: bool) -> torch.Tensor: ...
+
+    def input_grad(self, g_codes: torch.Tensor, w_codes: torch.Tensor, input_shape: torch.Size, stride: int,
+                   padding: int) -> torch.Tensor: ...
+
+    def wgrad_psg(self, x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor, grad_out: torch.Tensor,
+                  weight_shape: torch.Size, stride: int, padding: int,
+                  cfg: PsgConfig) -> tuple[torch.Tensor, PsgDecision, int]: ...
+
+
+class TorchKernels:
+    """Exact integer math with torch (float32 where provably exact, int8 limbs, float64)."""
+
+    def forward(self, x_codes, w_codes, stride, padding, x_signed):
+        return torch_int.conv2d(x_codes, w_codes, stride, padding)
+
+    def input_grad(self, g_codes, w_codes, input_shape, stride, padding):
+        return torch_int.conv2d_input_grad(g_codes, w_codes, input_shape, stride, padding)
+
+    def wgrad_psg(self, x_codes, x_signed, x_scale, grad_out, weight_shape, stride, padding, cfg):
+        return psg_conv_weight_grad(x_codes, x_signed, x_scale, grad_out, weight_shape, stride, padding, cfg)
+
+
+TORCH_KERNELS = TorchKernels()
+
+
 class _Int8Conv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, act_range: torch.Tensor, layer: QConv2d):
         qx = quant.quantize_activation(x, act_range, layer.input_signed)
         qw = quant.quantize_weight(weight)
-        acc = torch_int.conv2d(qx.codes, qw.codes, layer.stride[0], layer.padding[0])  # (B, Cout, Ho, Wo)
+        acc = layer.kernels.forward(qx.codes, qw.codes, layer.stride[0], layer.padding[0],
+                                    layer.input_signed)  # (B, Cout, Ho, Wo)
         scale = qw.scale.view(1, -1, 1, 1).to(acc.dtype) * qx.scale.to(acc.dtype)
         ctx.save_for_backward(qx.codes, qx.scale, qw.codes, qw.scale)
         ctx.layer = layer
@@ -59,7 +96,7 @@ class _Int8Conv(torch.autograd.Function):
             if layer.input_grad == "int16":
                 # Fold the per-channel weight scales into the error so one integer code set remains.
                 qg = quant.quantize_gradient(grad_out * w_scale.view(1, -1, 1, 1))
-                acc = torch_int.conv2d_input_grad(qg.codes, w_codes, ctx.input_shape, stride, padding)
+                acc = layer.kernels.input_grad(qg.codes, w_codes, ctx.input_shape, stride, padding)
                 grad_x = (acc * qg.scale.to(acc.dtype)).to(grad_out.dtype)
             else:
                 grad_x = torch.nn.grad.conv2d_input(ctx.input_shape, w_codes * w_scale, grad_out,
@@ -69,7 +106,7 @@ class _Int8Conv(torch.autograd.Function):
                 grad_w = torch.nn.grad.conv2d_weight(x_codes * x_scale, w_codes.shape, grad_out,
                                                      stride=stride, padding=padding)
             else:
-                grad_w, decision, reduction = psg_conv_weight_grad(
+                grad_w, decision, reduction = layer.kernels.wgrad_psg(
                     x_codes, layer.input_signed, x_scale, grad_out, w_codes.shape, stride, padding, layer.psg)
                 stats.psg_entries += decision.recompute.numel()
                 stats.psg_recomputed += int(decision.recompute.sum())
@@ -87,6 +124,7 @@ class QConv2d(nn.Conv2d):
         self.precision = "fp32"
         self.input_grad = "fp32"
         self.psg: PsgConfig | None = None
+        self.kernels: ConvKernels = TORCH_KERNELS
         self.range_momentum = 0.1
         self.register_buffer("running_range", torch.zeros(()))
         self.stats = ConvStats()

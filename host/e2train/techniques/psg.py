@@ -53,16 +53,20 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
     return math.ceil(cfg.threshold / unit) if unit > 0 else 0
 
 
-def psg_select(x_cols: torch.Tensor, g_rows: torch.Tensor, cfg: PsgConfig, x_signed: bool,
-               unit: float) -> PsgDecision:
-    """Sign weight gradient from codes. x_cols: (P, K) 8-bit codes; g_rows: (N, P) int16 codes."""
-    pred = torch_int.matmul(g_rows, quant.msb4(x_cols, x_signed))  # (N, K)
+def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows: torch.Tensor,
+               cfg: PsgConfig, unit: float) -> PsgDecision:
+    """Sign weight gradient from codes.
+
+    m_cols: (P, K) int8 msb4 codes; x_cols: (P, K) int8 activation codes minus ``x_offset``;
+    g_rows: (N, P) int16 gradient codes.
+    """
+    pred = torch_int.matmul_int8(g_rows, m_cols)  # (N, K)
     tau = integer_threshold(cfg, pred, unit)
     recompute = (16 * pred).abs() < tau
     signs = torch.sign(pred)
     rows = recompute.any(dim=1).nonzero().flatten()
     if rows.numel():
-        full = torch_int.matmul(g_rows[rows], x_cols)  # (R, K): only rows that need it
+        full = torch_int.matmul_int8(g_rows[rows], x_cols, x_offset)  # (R, K): only rows that need it
         signs[rows] = torch.where(recompute[rows], torch.sign(full), signs[rows])
     return PsgDecision(signs, recompute, tau)
 
@@ -73,9 +77,12 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
     """Sign of a conv's weight gradient; returns (signs shaped like the weight, decision, P)."""
     # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
     g = quant.quantize_gradient(grad_out)
+    kernel = tuple(weight_shape[2:])
     cout = weight_shape[0]
-    x_cols = torch_int.im2col(x_codes.to(torch.int16), tuple(weight_shape[2:]), stride, padding)  # (P, K)
-    g_rows = g.codes.to(torch.int64).permute(1, 0, 2, 3).reshape(cout, -1)  # (N, P)
+    m_cols = torch_int.im2col(quant.msb4(x_codes, x_signed).to(torch.int8), kernel, stride, padding)  # (P, K)
+    x8, x_offset = torch_int.to_int8_offset(x_codes)
+    x_cols = torch_int.im2col(x8, kernel, stride, padding, pad_value=-x_offset)  # code 0 in the padding
+    g_rows = g.codes.to(torch.int16).permute(1, 0, 2, 3).reshape(cout, -1)  # (N, P)
     unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
-    decision = psg_select(x_cols, g_rows, cfg, x_signed, unit)
-    return decision.signs.to(grad_out.dtype).view(weight_shape), decision, x_cols.shape[0]
+    decision = psg_select(m_cols, x_cols, x_offset, g_rows, cfg, unit)
+    return decision.signs.to(grad_out.dtype).view(weight_shape), decision, m_cols.shape[0]
