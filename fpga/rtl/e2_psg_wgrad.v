@@ -570,7 +570,18 @@ module e2_psg_wgrad #(
     wire rec_chunk_end = rec_issue && c_last_w && todo_empty;
     wire [S*S-1:0] unconf;           // registered by the PEs in C_DEC, used from C_PLAN on
     wire any_unconf = |unconf;
+    // decision, one tile row per cycle through S shared comparators (not S*S): row r's
+    // accumulators are registered in cycle r and decided in cycle r+1
     wire dec_now = (c_state == C_DEC);
+    reg [SW:0] dec_cnt;
+    wire dec_load = dec_now && !dec_cnt[SW];
+    reg dec_cap;
+    reg [SW-1:0] dec_cap_row;
+    reg [S*48-1:0] dec_vals;
+    // every PE's accumulator and product, one net per PE (a net array rather than one wide
+    // vector: event-driven simulators update a wide vector with many drivers very slowly)
+    wire [47:0] pe_acc [0:S*S-1];
+    wire [25:0] pe_prod [0:S*S-1];
     wire plan_now = (c_state == C_PLAN);
     wire fin_now = (c_state == C_FIN) && !res_valid;
     assign slot_release = ((pred_chunk_end && !single) || (plan_now && !any_unconf && single) || rec_chunk_end)
@@ -634,18 +645,26 @@ module e2_psg_wgrad #(
     wire [2*SW:0] dec_total = popcount_ss(unconf);
     wire [SW:0] st_count = popcount_s(st_on);
 
+    integer dv;
     always @(posedge clk) begin
         if (rst || init) begin
             c_state <= rst ? C_END : C_PRED;
             c_n0 <= 17'd0; c_k0 <= 17'd0; c_p0 <= 21'd0; c_p <= {PCW{1'b0}};
             c_w <= {WPBW{1'b0}}; c_slot <= 1'b0;
             st_rows <= {(S*SW){1'b0}}; st_on <= {S{1'b0}}; todo <= {(S*S){1'b0}};
+            dec_cnt <= {(SW+1){1'b0}};
             c_otile <= {AW{1'b0}}; c_orow <= {AW{1'b0}};
             dec_valid <= 1'b0; dec_recompute <= 1'b0;
             s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_elem <= {SW{1'b0}}; s1_rows <= {(S*SW){1'b0}}; s1_on <= {S{1'b0}};
             s2_valid <= 1'b0; s2_pred <= 1'b0; s2_first <= 1'b0; s2_rows <= {(S*SW){1'b0}}; s2_on <= {S{1'b0}};
             s3_valid <= 1'b0; s3_rows <= {(S*SW){1'b0}}; s3_on <= {S{1'b0}};
+            dec_cap <= 1'b0; dec_cap_row <= {SW{1'b0}};
         end else begin
+            dec_cap <= dec_load;
+            dec_cap_row <= dec_cnt[SW-1:0];
+            if (dec_load)
+                for (dv = 0; dv < S; dv = dv + 1)
+                    dec_vals[48 * dv +: 48] <= pe_acc[{dec_cnt[SW-1:0], {SW{1'b0}}} | dv[2*SW-1:0]];
             s1_valid <= issue;
             s1_pred <= pred_issue;
             s1_first <= (c_p0 == 21'd0) && (c_p == {PCW{1'b0}});
@@ -675,7 +694,14 @@ module e2_psg_wgrad #(
                     end
                 end
                 C_PWAIT: if (pipe_empty) c_state <= C_DEC;
-                C_DEC: c_state <= C_PLAN;     // the PEs register their decision
+                C_DEC: begin
+                    if (dec_cnt[SW]) begin    // the last row is being decided
+                        dec_cnt <= {(SW+1){1'b0}};
+                        c_state <= C_PLAN;
+                    end else begin
+                        dec_cnt <= dec_cnt + 1'b1;
+                    end
+                end
                 C_PLAN: begin
                     st_rows <= next_rows;
                     st_on <= next_on;
@@ -729,24 +755,42 @@ module e2_psg_wgrad #(
     // =====================================================================================
     // PE array
     // =====================================================================================
-    // one PE multiply: 16-bit G by msb4(X) (prediction) or by X (recompute)
+    // msb4 = clamp((x + 8) >> 4, lo, hi) with an arithmetic shift (e2train.quant), as 10-bit signed
+    function signed [9:0] msb4(input [7:0] x, input xs);
+        reg signed [9:0] x_ext, x_rnd;
+        begin
+            x_ext = xs ? {{2{x[7]}}, x} : {2'b00, x};
+            x_rnd = (x_ext + 10'sd8) >>> 4;
+            if (xs)
+                msb4 = (x_rnd < -10'sd8) ? -10'sd8 : ((x_rnd > 10'sd7) ? 10'sd7 : x_rnd);
+            else
+                msb4 = (x_rnd > 10'sd15) ? 10'sd15 : x_rnd;
+        end
+    endfunction
+
+    // one PE multiply: G x msb4(X) (prediction, operands shared along rows / columns) or G x X
+    // (recompute, this PE's lane)
     function signed [25:0] pe_mul(input pred, input xs, input [15:0] g_pred, input [15:0] g_rec,
-                                  input [7:0] x_pred, input [7:0] x_rec);
-        reg [7:0] x_raw;
-        reg signed [9:0] x_ext, x_rnd, x_lo, x_hi, x_op;
+                                  input [9:0] xm_pred, input [7:0] x_rec);
+        reg signed [9:0] x_op;
         reg signed [15:0] g_op;
         begin
-            x_raw = pred ? x_pred : x_rec;
-            x_ext = xs ? {{2{x_raw[7]}}, x_raw} : {2'b00, x_raw};
-            // msb4 = clamp((x + 8) >> 4, lo, hi), arithmetic shift (e2train.quant)
-            x_rnd = (x_ext + 10'sd8) >>> 4;
-            x_lo = xs ? -10'sd8 : 10'sd0;
-            x_hi = xs ? 10'sd7 : 10'sd15;
-            x_op = !pred ? x_ext : ((x_rnd < x_lo) ? x_lo : ((x_rnd > x_hi) ? x_hi : x_rnd));
+            x_op = pred ? xm_pred : (xs ? {{2{x_rec[7]}}, x_rec} : {2'b00, x_rec});
             g_op = pred ? g_pred : g_rec;
             pe_mul = g_op * x_op;
         end
     endfunction
+
+    // prediction operands: G[n0+i][p] is the same for a whole PE row, msb4(X[k0+j][p]) for a column
+    wire [S*16-1:0] g_pred_rows;
+    wire [S*10-1:0] xm_pred_cols;
+    genvar go;
+    generate
+        for (go = 0; go < S; go = go + 1) begin : g_pred_ops
+            assign g_pred_rows[16 * go +: 16] = gq[S * 16 * go + 16 * s1_elem +: 16];
+            assign xm_pred_cols[10 * go +: 10] = msb4(xq[S * 8 * go + 8 * s1_elem +: 8], x_signed);
+        end
+    endgenerate
 
     // |16 * Pr| >= TAU
     function pe_confident(input [47:0] a, input [63:0] t);
@@ -757,9 +801,17 @@ module e2_psg_wgrad #(
         end
     endfunction
 
+    // decision of the registered tile row: S comparators shared by all rows
+    wire [S-1:0] conf_cols;
+    genvar gq2;
+    generate
+        for (gq2 = 0; gq2 < S; gq2 = gq2 + 1) begin : g_conf
+            assign conf_cols[gq2] = pe_confident(dec_vals[48 * gq2 +: 48], tau);
+        end
+    endgenerate
+
     wire [S*S*2-1:0] res_sign;       // per PE: {negative, non-zero}
     wire [S*S-1:0]   res_mask;
-    wire [S*S*26-1:0] prod_flat;     // PE products, for the column adder trees
     wire [S*(26+SW)-1:0] colsum_flat;
     genvar gi, gj;
     generate
@@ -782,19 +834,20 @@ module e2_psg_wgrad #(
                 wire signed [25+SW:0] my_colsum = colsum_flat[(26+SW) * gj +: 26+SW];
                 always @(posedge clk) begin
                     if (s1_valid)
-                        prod <= pe_mul(s1_pred, x_signed,
-                                       gq[S * 16 * gi + 16 * s1_elem +: 16], gq[S * 16 * grow + 16 * gi +: 16],
-                                       xq[S * 8 * gj + 8 * s1_elem +: 8], xq[S * 8 * gj + 8 * gi +: 8]);
-                    if (s2_valid && s2_pred)
-                        acc <= (s2_first ? 48'sd0 : acc) + {{22{prod[25]}}, prod};
-                    else if (dec_now)
+                        prod <= pe_mul(s1_pred, x_signed, g_pred_rows[16 * gi +: 16],
+                                       gq[S * 16 * grow + 16 * gi +: 16], xm_pred_cols[10 * gj +: 10],
+                                       xq[S * 8 * gj + 8 * gi +: 8]);
+                    // one adder: prediction adds the product, recompute adds the column sum
+                    if ((s2_valid && s2_pred) || (s3_valid && mine))
+                        acc <= ((s2_valid && s2_pred && s2_first) ? 48'sd0 : acc) +
+                               ((s2_valid && s2_pred) ? {{22{prod[25]}}, prod}
+                                                      : {{(48-26-SW){my_colsum[25+SW]}}, my_colsum});
+                    else if (dec_cap && dec_cap_row == gi)
                         acc <= 48'sd0;
-                    else if (s3_valid && mine)
-                        acc <= acc + {{(48-26-SW){my_colsum[25+SW]}}, my_colsum};
-                    if (dec_now) begin
+                    if (dec_cap && dec_cap_row == gi) begin
                         psign_neg <= acc[47];
                         psign_nz <= (acc != 48'd0);
-                        unc <= valid_pe && !pe_confident(acc, tau);
+                        unc <= valid_pe && !conf_cols[gj];
                     end
                     if (fin_now) begin
                         r_neg <= unc ? acc[47] : psign_neg;
@@ -805,27 +858,33 @@ module e2_psg_wgrad #(
                 assign unconf[PEI] = unc;
                 assign res_sign[2 * PEI +: 2] = {r_neg, r_nz};
                 assign res_mask[PEI] = r_mask;
-                assign prod_flat[26 * PEI +: 26] = prod;
+                assign pe_prod[PEI] = prod;
+                assign pe_acc[PEI] = acc;
             end
         end
     endgenerate
 
     // column adder trees (recompute): sum of the S lane products of each column
-    function signed [25+SW:0] column_sum(input [S*S*26-1:0] prods, input integer col);
+    function signed [25+SW:0] column_sum(input [S*26-1:0] prods);
         integer r;
         begin
             column_sum = {(26+SW){1'b0}};
             for (r = 0; r < S; r = r + 1)
-                column_sum = column_sum + {{SW{prods[26 * (r * S + col) + 25]}}, prods[26 * (r * S + col) +: 26]};
+                column_sum = column_sum + {{SW{prods[26 * r + 25]}}, prods[26 * r +: 26]};
         end
     endfunction
     genvar gc;
     generate
         for (gc = 0; gc < S; gc = gc + 1) begin : g_col
             reg signed [25+SW:0] colsum_r;
+            wire [S*26-1:0] col_prods;
+            genvar gr;
+            for (gr = 0; gr < S; gr = gr + 1) begin : g_lane
+                assign col_prods[26 * gr +: 26] = pe_prod[gr * S + gc];
+            end
             always @(posedge clk) begin
                 if (s2_valid && !s2_pred)
-                    colsum_r <= column_sum(prod_flat, gc);
+                    colsum_r <= column_sum(col_prods);
             end
             assign colsum_flat[(26 + SW) * gc +: 26 + SW] = colsum_r;
         end
