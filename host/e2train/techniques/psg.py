@@ -18,6 +18,7 @@ from e2train import quant
 from e2train.backends import torch_int
 
 THRESHOLD_MODES = ("abs", "rel")
+TAU_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
     if cfg.mode == "rel":
         peak = int((16 * pred).abs().max()) if pred.numel() else 0
         return math.ceil(cfg.threshold * peak)
-    return math.ceil(cfg.threshold / unit) if unit > 0 else 0
+    # |16 Pr| < 2**47 always, so clamping to int64 keeps "recompute everything" and fits the register
+    return min(math.ceil(cfg.threshold / unit), TAU_MAX) if unit > 0 else 0
 
 
 def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows: torch.Tensor,

@@ -1,0 +1,74 @@
+"""SLU: real skipping (gather/scatter) equals masked dense computation; gates and cost term."""
+
+from __future__ import annotations
+
+import torch
+
+from e2train.models.resnet import BasicBlock, ResNet
+from e2train.techniques.slu import GateRecord, computation_fraction, slu_cost_loss, straight_through_mask
+
+
+def _block(stride: int) -> BasicBlock:
+    torch.manual_seed(0)
+    block = BasicBlock(4, 8 if stride == 2 else 4, stride)
+    block.eval()  # BN from running statistics: the batch's composition does not change the math
+    return block
+
+
+def test_gather_scatter_equals_masked_dense() -> None:
+    for stride in (1, 2):
+        block = _block(stride)
+        x = torch.randn(6, 4, 8, 8)
+        mask = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+        out, executed = block.gated(x, mask)
+        dense = block(x)  # every sample through the block
+        skipped = block.shortcut(x)
+        expected = mask.view(-1, 1, 1, 1) * dense + (1 - mask.view(-1, 1, 1, 1)) * skipped
+        assert executed == 3
+        assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_skipped_samples_do_not_run_the_block() -> None:
+    block = _block(2)
+    block.conv1.stats.reset()
+    block.shortcut[0].stats.reset()
+    block.gated(torch.randn(5, 4, 8, 8), torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0]))
+    assert block.conv1.stats.samples == 2  # only the executed samples
+    assert block.shortcut[0].stats.samples == 5  # the down-sampling shortcut runs for all
+
+
+def test_all_skipped_block_returns_shortcut() -> None:
+    block = _block(1)
+    x = torch.randn(3, 4, 8, 8)
+    out, executed = block.gated(x, torch.zeros(3))
+    assert executed == 0 and torch.equal(out, x)
+
+
+def test_straight_through_mask_is_hard_forward_soft_backward() -> None:
+    p = torch.tensor([0.2, 0.9], requires_grad=True)
+    m = straight_through_mask(p, torch.Generator().manual_seed(0))
+    assert set(m.detach().tolist()) <= {0.0, 1.0}
+    m.sum().backward()
+    assert torch.equal(p.grad, torch.ones(2))
+
+
+def test_cost_term_sign_follows_target() -> None:
+    masks = [torch.tensor([1.0, 1.0], requires_grad=True), torch.tensor([1.0, 0.0], requires_grad=True)]
+    record = GateRecord(masks=masks, executed=[2, 1], batch=2)
+    macs = [100, 300]
+    assert computation_fraction(record, macs) == (2 * 100 + 1 * 300) / (2 * 400)
+    slu_cost_loss(record, macs, target=0.5, beta=1.0).backward()  # 62.5 % > 50 %: push down
+    assert masks[1].grad[0] > 0 and masks[1].grad[0] == 3 * masks[0].grad[0]  # weighted by MACs
+    low = [m.detach().requires_grad_() for m in masks]
+    slu_cost_loss(GateRecord(low, [2, 1], 2), macs, target=0.9, beta=1.0).backward()
+    assert low[0].grad[0] < 0  # below target: push up
+
+
+def test_evaluation_gates_are_deterministic() -> None:
+    torch.manual_seed(0)
+    model = ResNet(2, 10, 1, gated=True).eval()
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        a = model(x)
+        b = model(x)
+    assert torch.equal(a, b)
