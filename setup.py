@@ -9,8 +9,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    package_dir={"": "host"},
-    packages=find_packages("host"),
+    # The HLS C++ ships inside the package too, so the csim backend can build it from a wheel.
+    package_dir={"": "host", "e2train._hls": "hls"},
+    packages=find_packages("host") + ["e2train._hls"],
+    package_data={"e2train._hls": ["include/*.h", "src/*.h", "src/*.cpp", "csim/*.cpp"]},
     install_requires=[
         # The CPU wheel of this exact version is what the project is verified with;
         # an open range pulls a multi-GB CUDA build (docs: TOOLCHAIN.md).

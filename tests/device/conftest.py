@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from e2train.device import EmulatedDevice, KernelLimits
 
 DEVICE_TESTS = Path(__file__).resolve().parent

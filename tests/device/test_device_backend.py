@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from e2train.backends import device_backend
 from e2train.device import DeviceError, EmulatedDevice, KernelLimits, open_device
 from e2train.kernels import reference

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from e2train.device.manifest import BOARDS, ManifestError, load_manifest, main, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from e2train.device import EmulatedDevice, KernelLimits
 from e2train.kernels import reference
 from e2train.kernels.driver_conv import (
@@ -16,8 +19,6 @@ from e2train.kernels.driver_conv import (
 )
 from e2train.kernels.drivers import GemmDriver, PsgDriver
 from e2train.kernels.reference import KernelArgumentError
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 I32 = np.iinfo(np.int32)
 

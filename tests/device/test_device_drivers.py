@@ -8,6 +8,9 @@ import warnings
 import numpy as np
 import pytest
 from conftest import SMALL_LIMITS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from e2train.device import DeviceTimeout, EmulatedDevice, KernelLimits
 from e2train.kernels import reference, regmap
 from e2train.kernels.drivers import (
@@ -18,8 +21,6 @@ from e2train.kernels.drivers import (
     PsgDriver,
 )
 from e2train.kernels.reference import GEMM_MODES, KernelArgumentError
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+
 from e2train.device import DeviceBusy, DeviceError, DeviceMemoryError, DeviceTimeout, EmulatedDevice
 from e2train.kernels import reference, regmap
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from e2train.device import DeviceMemoryError
 from e2train.device.memory import ALLOC_ALIGN, DEFAULT_BASE, Allocator, ArrayMemory
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from device_fakes import BASES, FakeBoard, hls_layout
+
 from e2train.device import NoBoardError, open_device
 from e2train.device.manifest import ManifestError, write_manifest
 from e2train.device.pynq_device import PynqDevice, map_from_hwh

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from e2train.device import EmulatedDevice
 from e2train.kernels.drivers import GemmDriver
 from e2train.power import PowerSource

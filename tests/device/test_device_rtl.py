@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 import pytest
+
 from e2train.device import DeviceTimeout, KernelLimits
 from e2train.device.rtl_sim import missing_reason, run_in_simulator
 from e2train.kernels import reference

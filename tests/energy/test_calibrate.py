@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from e2train.energy.calibrate import (
     KNOWN_KINDS,
     CalibrationError,

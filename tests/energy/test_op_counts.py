@@ -7,8 +7,16 @@ import json
 import pytest
 import torch
 
-from e2train.energy.counts import BASELINE8, BASELINE32, LayerActivity, LayerShape, Precision, count_ops, \
-    full_network_activities, trace_shapes
+from e2train.energy.counts import (
+    BASELINE8,
+    BASELINE32,
+    LayerActivity,
+    LayerShape,
+    Precision,
+    count_ops,
+    full_network_activities,
+    trace_shapes,
+)
 from e2train.energy.model import PJ, model_energy
 from e2train.energy.profile import OP_KINDS, ProfileError, load_profile
 from e2train.models.resnet import ResNet

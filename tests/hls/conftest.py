@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from e2train.backends import csim
 
 HLS_DIR = Path(__file__).resolve().parents[2] / "hls"

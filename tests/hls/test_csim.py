@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from e2train.backends import BackendUnavailable, csim, get_backend
 from e2train.kernels import reference as ref
 from e2train.kernels import regmap
 from e2train.kernels.reference import KernelArgumentError
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 HLS_DIR = Path(__file__).resolve().parents[2] / "hls"
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

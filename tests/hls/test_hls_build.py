@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from e2train.backends import BackendUnavailable, csim
 
 HLS_DIR = Path(__file__).resolve().parents[2] / "hls"

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from e2train.kernels import regmap
 
 HLS_DIR = Path(__file__).resolve().parents[2] / "hls"

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+
 from e2train.cli.power_cmd import calibrate, power
 
 

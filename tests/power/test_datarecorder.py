@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from e2train.power import DataRecorderFormatError, read_datarecorder
 
 T0_EPOCH = 1_700_000_000.0

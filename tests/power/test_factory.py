@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from e2train.power import (
     PowerSourceUnavailable,
     PowerSpecError,

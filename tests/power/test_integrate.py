@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from e2train.power.base import Quantity, RailInfo
 from e2train.power.integrate import (
     Baseline,
@@ -14,8 +17,6 @@ from e2train.power.integrate import (
     rail_window_energy,
     window_energy,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 P = RailInfo("p", Quantity.POWER, resolution=0.0, refresh_s=0.0)
 E = RailInfo("e", Quantity.ENERGY, resolution=0.0, refresh_s=0.0)

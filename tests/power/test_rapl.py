@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from e2train.power import PowerSourceUnavailable, Quantity, open_power_source
 from e2train.power import rapl as rapl_mod
 from e2train.power.rapl import RaplSource, describe_rapl

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from e2train.power import (
     PowerRecorder,
     Quantity,

@@ -279,7 +279,7 @@ class Arena:
 def _region_fits(mem: np.ndarray, addr: int, nbytes: int) -> bool:
     # Reads fetch whole 64-bit words, so a region's last word must lie inside the buffer too.
     end = -(-(addr + nbytes) // 8) * 8
-    return 0 <= addr and end <= mem.size
+    return addr >= 0 and end <= mem.size
 
 
 def _check_registers(mem: np.ndarray, values: dict[str, int], widths: dict[str, int]) -> None:

@@ -26,13 +26,15 @@ USER_ERRORS = (ConfigError, DatasetError, ProfileError, TraceError, CheckpointEr
 @click.version_option(package_name="e2train")
 def cli(verbose: bool) -> None:
     """Energy-efficient CNN training (E2-Train) with FPGA kernels in the loop."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 @cli.command()
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a named configuration.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML or JSON file of options.")
-@click.option("--dataset", type=click.Choice(DATASETS), help="digits (embedded, default), cifar10, cifar100, imagefolder.")
+@click.option("--dataset", type=click.Choice(DATASETS),
+              help="digits (embedded, default), cifar10, cifar100, imagefolder.")
 @click.option("--data-dir", help="Folder or .tar.gz of the dataset (CIFAR pickles or train/<class>/<img> layout).")
 @click.option("--model", type=click.Choice(sorted(MODELS)), help="CIFAR ResNet of depth 6n+2.")
 @click.option("--epochs", type=float, help="Nominal budget in epochs (SMD-skipped iterations count).")
@@ -46,7 +48,8 @@ def cli(verbose: bool) -> None:
 @click.option("--slu-beta", type=float, help="Weight of the SLU cost term.")
 @click.option("--psg/--no-psg", default=None, help="Predictive sign gradient descent.")
 @click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
-@click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]), help="Absolute, or relative to max |g_pred|.")
+@click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]),
+              help="Absolute, or relative to max |g_pred|.")
 @click.option("--seed", type=int)
 @click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--energy-profile", help="Profile name under measurements/profiles or a .json path.")

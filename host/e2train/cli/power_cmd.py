@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import click
+
 from e2train.power.base import PowerSourceError
 
 

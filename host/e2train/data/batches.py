@@ -52,7 +52,8 @@ class BatchSource:
         x = torch.from_numpy(self.dataset.test_x)
         y = torch.from_numpy(self.dataset.test_y)
         for start in range(0, len(y), batch_size):
-            yield self.normalize(x[start:start + batch_size].to(self.device)), y[start:start + batch_size].to(self.device)
+            end = start + batch_size
+            yield self.normalize(x[start:end].to(self.device)), y[start:end].to(self.device)
 
 
 def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:

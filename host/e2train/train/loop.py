@@ -33,8 +33,15 @@ import torch.nn.functional as F
 from e2train.config import TrainConfig
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
-from e2train.energy.counts import (BASELINE8, BASELINE32, LayerActivity, Precision, count_ops,
-                                   full_network_activities, trace_shapes)
+from e2train.energy.counts import (
+    BASELINE8,
+    BASELINE32,
+    LayerActivity,
+    Precision,
+    count_ops,
+    full_network_activities,
+    trace_shapes,
+)
 from e2train.energy.model import layer_energy_j, model_energy
 from e2train.energy.profile import load_profile
 from e2train.energy.trace import TraceWriter, read_trace
