@@ -48,7 +48,7 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     def __init__(self, blocks_per_stage: int, num_classes: int = 10, in_channels: int = 3,
-                 widths: tuple[int, ...] = (16, 32, 64), gated: bool = False):
+                 widths: tuple[int, ...] = (16, 32, 64), gated: bool = False, gate_init: float = 0.9):
         super().__init__()
         self.stem = QConv2d(in_channels, widths[0], 3, 1, 1, input_signed=True)  # normalised image: signed
         self.stem_bn = nn.BatchNorm2d(widths[0])
@@ -61,7 +61,7 @@ class ResNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(in_ch, num_classes)  # stays fp32, as in the original
         # The first block always runs; gate k decides block k+1 from block k's output.
-        self.gates = GateNetwork([b.conv2.out_channels for b in blocks[:-1]]) if gated else None
+        self.gates = GateNetwork([b.conv2.out_channels for b in blocks[:-1]], gate_init) if gated else None
         self.gate_generator: torch.Generator | None = None
         self.last_gates = GateRecord()
         for m in self.modules():
@@ -94,7 +94,9 @@ class ResNet(nn.Module):
         return [m for m in self.modules() if isinstance(m, QConv2d)]
 
 
-def build_model(name: str, num_classes: int, in_channels: int, gated: bool) -> ResNet:
+def build_model(name: str, num_classes: int, in_channels: int, slu_target: float | None = None) -> ResNet:
+    """A CIFAR ResNet; with an SLU target it is gated, each gate starting at that probability."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
-    return ResNet(MODELS[name], num_classes, in_channels, gated=gated)
+    gate_init = min(max(slu_target or 0.9, 0.05), 0.95)  # keep the initial logit finite
+    return ResNet(MODELS[name], num_classes, in_channels, gated=slu_target is not None, gate_init=gate_init)

@@ -14,6 +14,7 @@ term reaches it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -25,12 +26,15 @@ GATE_HIDDEN = 10
 class GateNetwork(nn.Module):
     """One gate per gated block, sharing the LSTM cell and the output projection."""
 
-    def __init__(self, channels: list[int], init_bias: float = 2.0):
+    def __init__(self, channels: list[int], init_probability: float = 0.9):
         super().__init__()
         self.embed = nn.ModuleList(nn.Linear(c, GATE_HIDDEN) for c in channels)  # == 1x1 conv on the pooled map
         self.cell = nn.LSTMCell(GATE_HIDDEN, GATE_HIDDEN)
         self.proj = nn.Linear(GATE_HIDDEN, 1)
-        nn.init.constant_(self.proj.bias, init_bias)  # start with nearly every block on: p ~ 0.88
+        # Start every gate at the target probability: the cost term then holds the computation
+        # fraction instead of first having to drag it down from "everything on".
+        nn.init.zeros_(self.proj.weight)
+        nn.init.constant_(self.proj.bias, math.log(init_probability / (1 - init_probability)))
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def reset(self) -> None:

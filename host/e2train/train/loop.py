@@ -112,7 +112,7 @@ class Trainer:
         self.source = BatchSource(self.dataset, cfg.batch_size, cfg.seed, self.device)
         self.total_iters = cfg.iters or max(1, round(cfg.epochs * self.source.iters_per_epoch))
         self.model = build_model(cfg.model, self.dataset.num_classes, self.dataset.input_shape[0],
-                                 gated=cfg.slu_target is not None).to(self.device)
+                                 slu_target=cfg.slu_target).to(self.device)
         psg = PsgConfig(cfg.psg_threshold, cfg.psg_threshold_mode) if cfg.psg else None
         for conv in self.model.qconvs():
             conv.configure(cfg.precision, cfg.input_grad, psg)
