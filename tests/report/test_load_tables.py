@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from report_fakes import write_power, write_run
 
 from e2train.report.load import ReportError, load_run, load_runs, unique_names
-from e2train.report.tables import compare_runs, report_notes, run_metrics, to_csv, to_json
+from e2train.report.tables import compare_runs, report_notes, run_metrics, table_rows, to_csv, to_json
 
 # --- the trainer's files, checked ----------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ def test_savings_and_baseline_run(tmp_path: Path) -> None:
     assert m.savings_vs_baseline8 == pytest.approx(1 - 0.08 / 0.2)
     assert m.savings_vs_baseline32 == pytest.approx(1 - 0.08 / 0.3)
     assert m.savings_vs_baseline_run_model == pytest.approx(1 - 0.08 / 0.2)
-    assert m_base.savings_vs_baseline_run_model == 0.0 and m_base.caveats == [] and m.caveats == []
+    assert m_base.savings_vs_baseline_run_model == 0.0 and m_base.baseline_caveats == m.baseline_caveats == []
 
 
 def test_comparison_caveats_name_what_differs(tmp_path: Path) -> None:
@@ -136,9 +136,12 @@ def test_comparison_caveats_name_what_differs(tmp_path: Path) -> None:
                                summary_extra={"energy_profile": {"name": "calib", "kind": "calibrated",
                                                                  "path": ""}}))
     m = compare_runs([base, other], base)[1]
-    assert "budget differs from base: 10 vs 20 planned iterations" in m.caveats
-    assert "model differ from base" in m.caveats
-    assert any("energy profiles differ (calib vs fpga_zynq7020_prior)" in c for c in m.caveats)
+    assert "budget differs from base: 10 vs 20 planned iterations" in m.baseline_caveats
+    assert "model differ from base" in m.baseline_caveats
+    assert any("energy profiles differ (calib vs fpga_zynq7020_prior)" in c for c in m.baseline_caveats)
+    header, rows = table_rows([compare_runs([base, other], base)[0], m])
+    assert rows[1][header.index("saved vs baseline")].endswith(" *")
+    assert not rows[0][header.index("saved vs baseline")].endswith(" *")
     assert any("calib" in w and "not found" in w for w in m.warnings)
 
 

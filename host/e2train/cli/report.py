@@ -57,6 +57,8 @@ def _print_table(console: Console, metrics: list[RunMetrics], notes: list[str]) 
     for m in metrics:
         for text in m.caveats:
             console.print(f"[yellow]{m.run}: {text}[/]", highlight=False)
+        for text in m.baseline_caveats:
+            console.print(f"[yellow]{m.run} *: {text}[/]", highlight=False)
         for text in m.warnings:
             console.print(f"[yellow]warning: {text}[/]", highlight=False)
 

@@ -147,6 +147,8 @@ def _run_section(run: Run, m: RunMetrics) -> str:
     parts = [f'<h3 id="run-{_e(run.name)}">{_e(run.name)}</h3>', _kv(stats)]
     for text in m.caveats:
         parts.append(f'<p class="note">{_cell(text)}</p>')
+    for text in m.baseline_caveats:
+        parts.append(f'<p class="note">* Against the baseline run: {_e(text)}</p>')
     for text in m.warnings:
         parts.append(f'<p class="warn">Warning: {_e(text)}</p>')
     parts.append(_profile_section(run))

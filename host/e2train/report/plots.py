@@ -22,6 +22,7 @@ from e2train.report.tables import model_mape, trusted_windows
 log = logging.getLogger(__name__)
 
 DPI = 110
+ROLLING_FROM = 100  # iterations; above this the timeline adds a rolling mean
 # Op kinds in a fixed order and colour so that every breakdown reads the same.
 KIND_ORDER = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32", "dram_byte", "static")
 KIND_COLORS = dict(zip(KIND_ORDER, ("#4c72b0", "#55a868", "#8172b2", "#c44e52", "#dd8452", "#937860",
@@ -54,6 +55,10 @@ def timeline(runs: list[Run]) -> Figure:
         # steps: a value holds for its whole iteration; an SMD-skipped iteration really models to 0 J
         ax.plot(it, t["energy_model_j"].to_numpy(), color="#1f77b4", lw=1.0, drawstyle="steps-mid",
                 label="modelled")
+        if len(t) > ROLLING_FROM:  # long runs: single iterations blur, the trend (skips averaged in) does not
+            window = max(len(t) // 50, 5)
+            trend = t["energy_model_j"].rolling(window, center=True, min_periods=1).mean().to_numpy()
+            ax.plot(it, trend, color="#0b3c6e", lw=2.0, label=f"modelled, mean of {window}")
         skipped = t["skipped"].to_numpy(bool)
         if skipped.any():
             ax.plot(it[skipped], np.zeros(skipped.sum()), "|", color="#999999", ms=6, label="SMD-skipped")
@@ -170,11 +175,10 @@ def accuracy_vs_energy(runs: list[Run], baseline: str | None = None) -> Figure |
                                  ("energy_baseline32_model_j", "-.", "fp32")):
             total = float(run.trace[key].sum())
             if any(np.isclose(total, s, rtol=1e-9) for s in seen):
-                continue  # runs of equal budget share their baselines' line
+                continue  # runs of equal budget and network share their baselines' line (drawn once)
             seen.append(total)
-            ax.axvline(total, color="#555555", ls=style, lw=1.0,
-                       label=f"{what} baseline, {run.summary.get('iterations_planned', len(run.trace))} it "
-                             f"({total:.3g} J)")
+            ax.axvline(total, color=colors[run.name], ls=style, lw=1.2, alpha=0.8,
+                       label=f"{what} baseline of {run.name}'s budget ({total:.3g} J)")
     energies = [v for r in with_evals for v in r.evals["energy_model_j"] if v > 0]
     energies += [s for s in seen if s > 0]
     if energies and max(energies) / min(energies) > 50:

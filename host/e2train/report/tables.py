@@ -75,7 +75,8 @@ class RunMetrics:
     accuracy_delta_vs_baseline_run: float | None = None
     wall_time_s: float | None = None
     train_time_s: float | None = None
-    caveats: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)  # about this run's own numbers
+    baseline_caveats: list[str] = field(default_factory=list)  # why a saving vs the baseline run misleads
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def compare_runs(runs: list[Run], baseline: Run | None = None) -> list[RunMetric
             m.savings_vs_baseline_run_measured = _saving(m.energy_measured_j, base.energy_measured_j)
         if m.test_accuracy is not None and base.test_accuracy is not None:
             m.accuracy_delta_vs_baseline_run = m.test_accuracy - base.test_accuracy
-        m.caveats.extend(_comparison_caveats(run, baseline))
+        m.baseline_caveats = _comparison_caveats(run, baseline)
     return metrics
 
 
@@ -238,7 +239,7 @@ def to_csv(metrics: list[RunMetrics]) -> str:
     writer.writeheader()
     for m in metrics:
         row = m.to_dict()
-        row.update({k: "; ".join(row[k]) for k in ("caveats", "warnings")})
+        row.update({k: "; ".join(row[k]) for k in ("caveats", "baseline_caveats", "warnings")})
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return buffer.getvalue()
 
@@ -275,15 +276,16 @@ def fmt_measured(m: RunMetrics) -> str:
 def table_rows(metrics: list[RunMetrics]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of strings shared by the terminal and HTML tables (one formatting, two renderers).
 
-    "saved vs 8-bit/fp32" compare with the modelled baselines; "saved vs RUN" with the baseline run, on
-    modelled and (where both runs were fully measured) measured joules. The profile column appears only
-    when runs were modelled with different profiles; otherwise the notes name the one profile.
+    "saved vs 8-bit/fp32" compare with the modelled baselines; "saved vs baseline" with the baseline run,
+    on modelled and (where both runs were fully measured) measured joules, marked ``*`` where the two
+    runs differ in budget, data, model or profile (``baseline_caveats`` says how). The profile column
+    appears only when runs were modelled with different profiles; otherwise the notes name the profile.
     """
     header = ["run", "accuracy", "iters (skipped)", "modelled", "measured ± 1σ", "saved vs 8-bit",
               "saved vs fp32"]
     baseline = metrics[0].baseline_run if metrics else None
     if baseline:
-        header += [f"saved vs {baseline}", f"saved vs {baseline} (meas.)", f"Δ acc vs {baseline}"]
+        header += ["saved vs baseline", "saved vs baseline (meas.)", "Δ acc vs baseline"]
     profiles = {(m.energy_profile, m.energy_profile_kind) for m in metrics}
     header += (["profile"] if len(profiles) > 1 else []) + ["wall time"]
     rows = []
@@ -292,7 +294,10 @@ def table_rows(metrics: list[RunMetrics]) -> tuple[list[str], list[list[str]]]:
                f"{m.iterations} ({m.iterations_skipped})", fmt_j(m.energy_model_j), fmt_measured(m),
                fmt_pct(m.savings_vs_baseline8), fmt_pct(m.savings_vs_baseline32)]
         if baseline:
-            row += [fmt_pct(m.savings_vs_baseline_run_model), fmt_pct(m.savings_vs_baseline_run_measured),
+            mark = " *" if m.baseline_caveats else ""
+            row += [fmt_pct(m.savings_vs_baseline_run_model) + mark,
+                    fmt_pct(m.savings_vs_baseline_run_measured) + (mark if m.savings_vs_baseline_run_measured
+                                                                   is not None else ""),
                     fmt_pct(m.accuracy_delta_vs_baseline_run, signed=True)]
         row += [f"{m.energy_profile} ({m.energy_profile_kind})"] if len(profiles) > 1 else []
         row += ["-" if m.wall_time_s is None else f"{m.wall_time_s:.1f} s"]
@@ -316,6 +321,9 @@ def report_notes(runs: list[Run], metrics: list[RunMetrics]) -> list[str]:
     if others:
         notes.append(f"Energy profile(s) {', '.join(others)}: see each run's provenance.")
     notes.append(BUDGET_NOTE)
+    if any(m.baseline_caveats for m in metrics):
+        notes.append(f"* not like for like with the baseline run {metrics[0].baseline_run}: see the run's "
+                     "caveats.")
     if any(m.energy_measured_j is not None for m in metrics):
         notes.append(MEASURED_ERR_NOTE)
     return notes
