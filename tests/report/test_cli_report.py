@@ -85,6 +85,15 @@ def test_csv_has_one_row_per_run_matching_json(runner: CliRunner, real_runs: dic
             assert float(row["energy_measured_j"]) == pytest.approx(ref["energy_measured_j"], rel=1e-12)
 
 
+def test_table_to_a_file_is_plain_text(runner: CliRunner, real_runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "table.txt"
+    res = runner.invoke(energy_report, [str(real_runs["measured"]), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "\x1b[" not in text and "measured" in text and "SIMULATED" in text
+    assert fmt_j(_summary(real_runs["measured"])["energy_model_j"]) in text
+
+
 def test_savings_against_a_baseline_run(runner: CliRunner, real_runs: dict[str, Path]) -> None:
     plain, e2 = real_runs["plain"], real_runs["e2train"]
     doc = _json(runner, str(e2), "--baseline", str(plain))

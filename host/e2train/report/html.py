@@ -131,6 +131,10 @@ def _power_section(run: Run, m: RunMetrics) -> str:
     return "".join(parts)
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
 def _run_section(run: Run, m: RunMetrics) -> str:
     stats = [("path", str(run.path)), ("test accuracy", fmt_pct(m.test_accuracy)),
              ("test executed fraction (SLU)", fmt_pct(m.test_executed_fraction)),
@@ -143,7 +147,7 @@ def _run_section(run: Run, m: RunMetrics) -> str:
               f"{fmt_j(m.energy_static_model_j)}"),
              ("8-bit / fp32 baseline (modelled)",
               f"{fmt_j(m.energy_baseline8_model_j)} / {fmt_j(m.energy_baseline32_model_j)}"),
-             ("wall time / training time", f"{m.wall_time_s or 0:.1f} s / {m.train_time_s or 0:.1f} s")]
+             ("wall time / training time", f"{_seconds(m.wall_time_s)} / {_seconds(m.train_time_s)}")]
     parts = [f'<h3 id="run-{_e(run.name)}">{_e(run.name)}</h3>', _kv(stats)]
     for text in m.caveats:
         parts.append(f'<p class="note">{_cell(text)}</p>')
