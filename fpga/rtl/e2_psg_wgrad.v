@@ -325,7 +325,10 @@ module e2_psg_wgrad #(
     reg          ld_slot;
     reg [AW-1:0] ld_gtile, ld_xtile, ld_ptr;
     reg [1:0]    slot_busy;            // claimed by the loader, not yet released by compute
-    reg [1:0]    slot_gok;             // slot holds G rows of tile row slot_gn0 (P <= PC only)
+    // G buffers: with P <= PC a tile row's G rows stay loaded for all its tiles, in G slot
+    // (tile-row index mod 2); otherwise G and X chunks share the slot index of the load
+    reg          ld_npar;              // parity of the tile row being loaded
+    reg [1:0]    slot_gok;             // G slot holds the G rows of tile row slot_gn0 (P <= PC only)
     reg [16:0]   slot_gn0_0, slot_gn0_1;
     reg          dec_valid, dec_recompute;   // compute's decision for the current tile
     wire         dec_ack;
@@ -340,8 +343,9 @@ module e2_psg_wgrad #(
     wire ld_last_chunk = (ld_p0 + PC21 >= dim_p);
     wire ld_last_kt = (ld_k0 + S17 >= dim_k);
     wire ld_last_nt = (ld_n0 + S17 >= dim_n);
-    wire [16:0] ld_slot_gn0 = ld_slot ? slot_gn0_1 : slot_gn0_0;
-    wire ld_skip_g = single && slot_gok[ld_slot] && (ld_slot_gn0 == ld_n0);
+    wire ld_gslot = single ? ld_npar : ld_slot;
+    wire [16:0] ld_slot_gn0 = ld_gslot ? slot_gn0_1 : slot_gn0_0;
+    wire ld_skip_g = single && slot_gok[ld_gslot] && (ld_slot_gn0 == ld_n0);
     wire ld_start = (ld_state == LD_LOAD) && !slot_busy[ld_slot];
     wire ld_g_last = ({{(16-SW){1'b0}}, ld_cnt} == ld_grows - 1'b1);
     wire ld_x_last = ({{(16-SW){1'b0}}, ld_cnt} == ld_xrows - 1'b1);
@@ -349,7 +353,8 @@ module e2_psg_wgrad #(
     assign rd_cmd_valid = (ld_state == LD_G) || (ld_state == LD_X);
     assign rd_cmd_addr = ld_ptr;
     assign rd_cmd_len = (ld_state == LD_G) ? {ld_clen[LENW-2:0], 1'b0} : ld_clen[LENW-1:0];
-    assign rd_cmd_tag = {(ld_state == LD_X), ld_slot, (ld_state == LD_X) && ld_x_last, ld_cnt[SW-1:0]};
+    assign rd_cmd_tag = {(ld_state == LD_X), (ld_state == LD_X) ? ld_slot : ld_gslot,
+                         (ld_state == LD_X) && ld_x_last, ld_cnt[SW-1:0]};
     wire rd_fire = rd_cmd_valid && rd_cmd_ready;
     assign dec_ack = (ld_state == LD_DEC) && dec_valid;
     wire [AW-1:0] ld_poff_g = {{(AW-22){1'b0}}, ld_p0, 1'b0};
@@ -370,6 +375,7 @@ module e2_psg_wgrad #(
             slot_busy <= 2'b00;
             slot_gok <= 2'b00;
             slot_gn0_0 <= 17'd0; slot_gn0_1 <= 17'd0;
+            ld_npar <= 1'b0;
         end else begin
             slot_busy <= (slot_busy & ~slot_release) | ((ld_start ? 2'b01 : 2'b00) << ld_slot);
             case (ld_state)
@@ -381,8 +387,8 @@ module e2_psg_wgrad #(
                     end else begin
                         ld_ptr <= ld_gtile + ld_poff_g;
                         ld_state <= LD_G;
-                        slot_gok[ld_slot] <= single;
-                        if (ld_slot) slot_gn0_1 <= ld_n0; else slot_gn0_0 <= ld_n0;
+                        slot_gok[ld_gslot] <= single;
+                        if (ld_gslot) slot_gn0_1 <= ld_n0; else slot_gn0_0 <= ld_n0;
                     end
                 end
                 LD_G: if (rd_fire) begin
@@ -425,6 +431,7 @@ module e2_psg_wgrad #(
                 end else if (!ld_last_nt) begin
                     ld_k0 <= 17'd0;
                     ld_n0 <= ld_n0 + S17;
+                    ld_npar <= !ld_npar;
                     ld_xtile <= x_base;
                     ld_gtile <= ld_gtile + g_tstride;
                     ld_state <= LD_LOAD;
@@ -480,7 +487,8 @@ module e2_psg_wgrad #(
     // banks: part p of a bank word is its own 64-bit memory, so a row that ends inside a bank
     // word can zero the parts above it (padding lanes must multiply as zero)
     wire issue;
-    wire [BAW-1:0] c_raddr;
+    wire [BAW-1:0] g_raddr;
+    wire [BAW-1:0] x_raddr;
     wire [S*S*16-1:0] gq;     // bank i: S G values of row n0+i
     wire [S*S*8-1:0]  xq;     // bank j: S X values of row k0+j
     genvar gb, gp;
@@ -495,7 +503,7 @@ module e2_psg_wgrad #(
                     if (hit)
                         mem[g_waddr] <= (g_part == gp) ? rd_out_data : 64'd0;
                     if (issue)
-                        q <= mem[c_raddr];
+                        q <= mem[g_raddr];
                 end
                 assign gq[S * 16 * gb + 64 * gp +: 64] = q;
             end
@@ -510,7 +518,7 @@ module e2_psg_wgrad #(
                     if (hit)
                         mem[x_waddr] <= (x_part == gp) ? rd_out_data : 64'd0;
                     if (issue)
-                        q <= mem[c_raddr];
+                        q <= mem[x_raddr];
                 end
                 assign xq[S * 8 * gb + 64 * gp +: 64] = q;
             end
@@ -531,6 +539,7 @@ module e2_psg_wgrad #(
     reg [S-1:0]  st_on;              // ... and whether the column has an entry in this step
     reg [S*S-1:0] todo;              // unconfident entries not yet scheduled in this chunk
     reg          c_slot;
+    reg          c_npar;             // parity of the tile row being computed (its G slot if P <= PC)
     reg [AW-1:0] c_otile;            // n0 * K + k0: output offset of the tile
     reg [AW-1:0] c_orow;             // n0 * K
     reg          res_valid;
@@ -564,7 +573,9 @@ module e2_psg_wgrad #(
     wire pred_issue = (c_state == C_PRED) && c_ready;
     wire rec_issue = (c_state == C_REC) && c_ready;
     assign issue = pred_issue || rec_issue;
-    assign c_raddr = {c_slot, pred_issue ? c_p[PCW-1:SW] : c_w};
+    wire [WPBW-1:0] c_word = pred_issue ? c_p[PCW-1:SW] : c_w;
+    assign g_raddr = {single ? c_npar : c_slot, c_word};
+    assign x_raddr = {c_slot, c_word};
     wire pred_chunk_end = pred_issue && c_last_p;
     wire todo_empty = (todo == {(S*S){1'b0}});
     wire rec_chunk_end = rec_issue && c_last_w && todo_empty;
@@ -650,7 +661,7 @@ module e2_psg_wgrad #(
         if (rst || init) begin
             c_state <= rst ? C_END : C_PRED;
             c_n0 <= 17'd0; c_k0 <= 17'd0; c_p0 <= 21'd0; c_p <= {PCW{1'b0}};
-            c_w <= {WPBW{1'b0}}; c_slot <= 1'b0;
+            c_w <= {WPBW{1'b0}}; c_slot <= 1'b0; c_npar <= 1'b0;
             st_rows <= {(S*SW){1'b0}}; st_on <= {S{1'b0}}; todo <= {(S*S){1'b0}};
             dec_cnt <= {(SW+1){1'b0}};
             c_otile <= {AW{1'b0}}; c_orow <= {AW{1'b0}};
@@ -740,6 +751,7 @@ module e2_psg_wgrad #(
                     end else if (!c_last_nt) begin
                         c_k0 <= 17'd0;
                         c_n0 <= c_n0 + S17;
+                        c_npar <= !c_npar;
                         c_orow <= c_orow + o_tstride;
                         c_otile <= c_orow + o_tstride;
                         c_state <= C_PRED;

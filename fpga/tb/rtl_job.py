@@ -30,7 +30,9 @@ async def run_jobs(dut) -> None:
     for index, job in enumerate(spec["jobs"]):
         # optional memory model: each AXI channel of the RAM stalls a random `stall` fraction of cycles
         stall = float(job.get("stall", 0.0))
-        tb.set_memory_stalls((lambda ch, s=stall, i=index: pause_pattern(1000 * i + ch, s)) if stall else None)
+        tb.set_memory_stalls(
+            (lambda ch, s=stall, i=index: pause_pattern(1000 * i + ch, s)) if stall else None
+        )
         if spec["kernel"] == "gemm":
             a = np.load(job_dir / f"{index}_a.npy")
             b = np.load(job_dir / f"{index}_b.npy")

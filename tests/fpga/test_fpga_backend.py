@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from e2train.backends import BackendUnavailable, get_backend
 from e2train.kernels import reference as ref
 from e2train.kernels.reference import KernelArgumentError
@@ -38,14 +39,18 @@ def _check_backend(sim: str) -> None:
     assert got.counters["BYTES_WRITTEN"] == a.shape[0] * b.shape[1] * 4
 
     x, g = _psg_case(rng)
-    results = rtl.psg_batch([(x, g, 0), (x, g, 1 << 24), (x, g, 2**64 - 1)], x_signed=False, sim=sim,
-                            params=SMALL_PSG)
+    results = rtl.psg_batch(
+        [(x, g, 0), (x, g, 1 << 24), (x, g, 2**64 - 1)], x_signed=False, sim=sim, params=SMALL_PSG
+    )
     for tau, got_p in zip((0, 1 << 24, 2**64 - 1), results, strict=True):
         want_p = ref.psg_wgrad(x, g, tau, False)
         assert np.array_equal(got_p.signs, want_p.signs) and got_p.signs.dtype == np.int8
         assert np.array_equal(got_p.recompute_mask, want_p.recompute_mask)
         assert (got_p.recomputed, got_p.macs_predict, got_p.macs_full) == (
-            want_p.recomputed, want_p.macs_predict, want_p.macs_full)
+            want_p.recomputed,
+            want_p.macs_predict,
+            want_p.macs_full,
+        )
         assert got_p.counters["MACS"] == want_p.macs_predict + want_p.macs_full
     assert results[0].counters["CYCLES_BUSY"] < results[2].counters["CYCLES_BUSY"]
 

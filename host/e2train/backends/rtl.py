@@ -41,8 +41,16 @@ from e2train.kernels.reference import (
 )
 
 SIMULATORS = ("icarus", "verilator")
-COUNTER_KEYS = ("CYCLES_BUSY", "CYCLES_MEM_STALL", "MACS", "BYTES_READ", "BYTES_WRITTEN", "OVERFLOWS",
-                "RECOMPUTED", "STATUS")
+COUNTER_KEYS = (
+    "CYCLES_BUSY",
+    "CYCLES_MEM_STALL",
+    "MACS",
+    "BYTES_READ",
+    "BYTES_WRITTEN",
+    "OVERFLOWS",
+    "RECOMPUTED",
+    "STATUS",
+)
 _MEM_SLACK = 1 << 16  # guard bytes and alignment around the operands in the simulated RAM
 
 
@@ -120,8 +128,13 @@ def _check_psg(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> int:
 # ---------------------------------------------------------------------------------------------
 # simulation
 # ---------------------------------------------------------------------------------------------
-def _simulate(kernel: str, jobs: list[dict[str, object]], arrays: list[dict[str, np.ndarray]], sim: str,
-              params: Mapping[str, int] | None) -> tuple[list[dict[str, np.ndarray]], list[dict[str, int]]]:
+def _simulate(
+    kernel: str,
+    jobs: list[dict[str, object]],
+    arrays: list[dict[str, np.ndarray]],
+    sim: str,
+    params: Mapping[str, int] | None,
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, int]]]:
     """Run `jobs` on one simulator start; return each job's output arrays and counters."""
     check_simulator(sim)
     e2sim = _e2sim()
@@ -136,8 +149,15 @@ def _simulate(kernel: str, jobs: list[dict[str, object]], arrays: list[dict[str,
         (job_dir / "job.json").write_text(json.dumps({"kernel": kernel, "mem_size": mem_size, "jobs": jobs}))
         log = job_dir / "sim.log"
         try:
-            e2sim.run(sim, kernel, "rtl_job", params=dict(params or {}), test_dir=job_dir,
-                      extra_env={"E2_RTL_JOB": str(job_dir)}, log_file=log)
+            e2sim.run(
+                sim,
+                kernel,
+                "rtl_job",
+                params=dict(params or {}),
+                test_dir=job_dir,
+                extra_env={"E2_RTL_JOB": str(job_dir)},
+                log_file=log,
+            )
         except e2sim.SimulatorMissing as exc:
             raise BackendUnavailable(str(exc)) from None
         except (AssertionError, RuntimeError) as exc:
@@ -157,21 +177,38 @@ def _outputs_bytes(kernel: str, named: Mapping[str, np.ndarray]) -> int:
     return 2 * named["g"].shape[0] * named["x"].shape[0]
 
 
-def _gemm_result(a: np.ndarray, b: np.ndarray, out: dict[str, np.ndarray], counters: dict[str, int]) -> GemmResult:
-    return GemmResult(out["c"].astype(np.int32), counters["OVERFLOWS"], a.shape[0] * a.shape[1] * b.shape[1],
-                      counters)
+def _gemm_result(
+    a: np.ndarray, b: np.ndarray, out: dict[str, np.ndarray], counters: dict[str, int]
+) -> GemmResult:
+    return GemmResult(
+        out["c"].astype(np.int32), counters["OVERFLOWS"], a.shape[0] * a.shape[1] * b.shape[1], counters
+    )
 
 
-def _psg_result(x: np.ndarray, g: np.ndarray, out: dict[str, np.ndarray], counters: dict[str, int]) -> PsgResult:
+def _psg_result(
+    x: np.ndarray, g: np.ndarray, out: dict[str, np.ndarray], counters: dict[str, int]
+) -> PsgResult:
     n, p = g.shape
     k = x.shape[0]
     recomputed = counters["RECOMPUTED"]
-    return PsgResult(out["signs"].astype(np.int8), out["mask"].astype(np.uint8), recomputed, n * k * p,
-                     recomputed * p, counters)
+    return PsgResult(
+        out["signs"].astype(np.int8),
+        out["mask"].astype(np.uint8),
+        recomputed,
+        n * k * p,
+        recomputed * p,
+        counters,
+    )
 
 
-def gemm_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], mode: str = "i8i8", sim: str = "icarus", *,
-               params: Mapping[str, int] | None = None, stall: float = 0.0) -> list[GemmResult]:
+def gemm_batch(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    mode: str = "i8i8",
+    sim: str = "icarus",
+    *,
+    params: Mapping[str, int] | None = None,
+    stall: float = 0.0,
+) -> list[GemmResult]:
     """Several gemm calls on one simulator start (benchmarks); each as ``gemm``.
 
     `stall` (0..1) makes every AXI channel of the simulated memory stall that fraction of cycles
@@ -186,8 +223,14 @@ def gemm_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], mode: str = "i8i8
     return [_gemm_result(a, b, out, cnt) for (a, b), out, cnt in zip(pairs, outputs, counters, strict=True)]
 
 
-def psg_batch(calls: Sequence[tuple[np.ndarray, np.ndarray, int]], x_signed: bool, sim: str = "icarus", *,
-              params: Mapping[str, int] | None = None, stall: float = 0.0) -> list[PsgResult]:
+def psg_batch(
+    calls: Sequence[tuple[np.ndarray, np.ndarray, int]],
+    x_signed: bool,
+    sim: str = "icarus",
+    *,
+    params: Mapping[str, int] | None = None,
+    stall: float = 0.0,
+) -> list[PsgResult]:
     """Several psg_wgrad calls (x, g, tau) on one simulator start; each as ``psg_wgrad``
     (`stall` as in ``gemm_batch``)."""
     taus = [_check_psg(x, g, tau, x_signed) for x, g, tau in calls]
@@ -198,8 +241,14 @@ def psg_batch(calls: Sequence[tuple[np.ndarray, np.ndarray, int]], x_signed: boo
     return [_psg_result(x, g, out, cnt) for (x, g, _), out, cnt in zip(calls, outputs, counters, strict=True)]
 
 
-def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8", sim: str = "icarus", *,
-         params: Mapping[str, int] | None = None) -> GemmResult:
+def gemm(
+    a: np.ndarray,
+    b: np.ndarray,
+    mode: str = "i8i8",
+    sim: str = "icarus",
+    *,
+    params: Mapping[str, int] | None = None,
+) -> GemmResult:
     """C = A x B on the gemm RTL; same contract as ``reference.gemm``, plus hardware counters.
 
     `sim` is "icarus" (default) or "verilator"; `params` overrides RTL parameters (ROWS, COLS,
@@ -208,8 +257,15 @@ def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8", sim: str = "icarus", 
     return gemm_batch([(a, b)], mode, sim, params=params)[0]
 
 
-def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool, sim: str = "icarus", *,
-              params: Mapping[str, int] | None = None) -> PsgResult:
+def psg_wgrad(
+    x: np.ndarray,
+    g: np.ndarray,
+    tau: int,
+    x_signed: bool,
+    sim: str = "icarus",
+    *,
+    params: Mapping[str, int] | None = None,
+) -> PsgResult:
     """Predictive sign weight gradient on the psg_wgrad RTL; same contract as the reference.
 
     `params` overrides RTL parameters (S, PC).  ``counters["RECOMPUTED"]`` is the hardware's count

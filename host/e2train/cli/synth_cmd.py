@@ -15,12 +15,23 @@ from e2train.synth import synth as run_synth
 
 
 @click.command("synth")
-@click.option("--kernel", type=click.Choice([*KERNELS, "all"]), default="all", show_default=True,
-              help="Which kernel to synthesise.")
+@click.option(
+    "--kernel",
+    type=click.Choice([*KERNELS, "all"]),
+    default="all",
+    show_default=True,
+    help="Which kernel to synthesise.",
+)
 @click.option("--rows", type=int, default=8, show_default=True, help="MAC-array rows (psg_wgrad: tile size).")
 @click.option("--cols", type=int, default=8, show_default=True, help="MAC-array columns (psg_wgrad: = rows).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("measurements"),
-              show_default=True, help="Where synth_<kernel>_<rows>x<cols>.json and synth.md go.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("measurements"),
+    show_default=True,
+    help="Where synth_<kernel>_<rows>x<cols>.json and synth.md go.",
+)
 def synth(kernel: str, rows: int, cols: int, out_dir: Path) -> None:
     """Estimate LUT/FF/DSP48E1/BRAM use of the RTL kernels with Yosys synth_xilinx (xc7z020)."""
     kernels = list(KERNELS) if kernel == "all" else [kernel]
@@ -31,6 +42,8 @@ def synth(kernel: str, rows: int, cols: int, out_dir: Path) -> None:
         except (SynthError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         res = report["resources"]
-        click.echo(f"  {name} {rows}x{cols}: LUT {res['LUT']}, FF {res['FF']}, DSP48E1 {res['DSP48E1']}, "
-                   f"RAMB36E1 {res['RAMB36E1']}, RAMB18E1 {res['RAMB18E1']}, CARRY4 {res['CARRY4']}")
+        click.echo(
+            f"  {name} {rows}x{cols}: LUT {res['LUT']}, FF {res['FF']}, DSP48E1 {res['DSP48E1']}, "
+            f"RAMB36E1 {res['RAMB36E1']}, RAMB18E1 {res['RAMB18E1']}, CARRY4 {res['CARRY4']}"
+        )
     click.echo(f"wrote {out_dir / 'synth.md'} ({DISCLAIMER})")
