@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from e2train.backends.device_kernels import attach_kernels
 from e2train.config import TrainConfig
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
@@ -116,6 +118,8 @@ class Trainer:
         psg = PsgConfig(cfg.psg_threshold, cfg.psg_threshold_mode) if cfg.psg else None
         for conv in self.model.qconvs():
             conv.configure(cfg.precision, cfg.input_grad, psg)
+        self.device_kernels = attach_kernels(self.model, cfg)  # None for backend "torch"
+        self.power_source = None  # set by _start_power
         self.precision = Precision(cfg.precision, cfg.input_grad, cfg.psg)
         self.profile = load_profile(cfg.energy_profile)
         self.shapes = trace_shapes(self.model, self.dataset.input_shape)
@@ -157,7 +161,8 @@ class Trainer:
         for key in ("out",):
             saved.pop(key, None)
         current = {k: v for k, v in self.cfg.to_dict().items() if k != "out"}
-        changed = {k for k in current if json.dumps(current[k]) != json.dumps(saved.get(k))}
+        defaults = TrainConfig().to_dict()  # options added since the run was saved had their defaults
+        changed = {k for k in current if json.dumps(current[k]) != json.dumps(saved.get(k, defaults.get(k)))}
         if changed:
             raise ValueError(f"--resume with a different configuration ({', '.join(sorted(changed))}); "
                              "use the run's own config.json or a new --out")
@@ -192,6 +197,8 @@ class Trainer:
         for conv in self.model.qconvs():
             conv.stats.reset()
         self.monitor.reset()
+        if self.device_kernels is not None:
+            self.device_kernels.begin_iteration(iteration)
         self.model.gate_generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + iteration)
         x, y = self.source.materialize(iteration)  # (B, C, H, W), (B,)
         logits = self.model(x)
@@ -205,6 +212,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total_loss.backward()
         self.optimizer.step()
+        if self.device_kernels is not None:
+            self.device_kernels.end_iteration()
         updated = sum(p.numel() for p in self.model.parameters() if p.grad is not None)
         counts = count_ops(self._activities(), self.precision, updated)
         energy = model_energy(counts, self.profile)
@@ -260,8 +269,11 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         trace = TraceWriter(self.run_dir, self.state.rows)
+        self.state.rows = trace.rows  # one list: evaluations and the summary see every row written
         ipe = self.source.iters_per_epoch
-        previous = signal.signal(signal.SIGINT, self._request_stop)
+        # the RTL backend runs this loop in a simulator's worker thread, where signals cannot be handled
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, self._request_stop) if in_main else None
         recorder = self._start_power()
         t_run = time.monotonic()
         iteration = self.start_iter
@@ -294,10 +306,13 @@ class Trainer:
             if self._stop_requested:
                 self._checkpoint(iteration, trace)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
             self._finish_power(recorder, trace)
             trace.close()
         summary = self._summary(time.monotonic() - t_run, interrupted=self._stop_requested)
+        if self.device_kernels is not None:
+            summary["device"] = self.device_kernels.finish(self.run_dir, summary["wall_time_s"])
         (self.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         pd.DataFrame([{"layer": layer, "kind": kind, "energy_j": j}
                       for layer, kinds in self.state.layer_j.items() for kind, j in kinds.items()]
@@ -307,12 +322,16 @@ class Trainer:
     # --- power measurement -------------------------------------------------------------------------
 
     def _start_power(self):
-        if not self.power_spec:
-            return None
         from e2train.power.factory import open_power_source
         from e2train.power.recorder import PowerRecorder
 
-        recorder = PowerRecorder(open_power_source(self.power_spec), rate_hz=100.0)
+        if self.power_spec:
+            self.power_source = open_power_source(self.power_spec)
+        elif self.device_kernels is not None:  # a device's own rails: simulated for "emulate" and "rtl"
+            self.power_source = self.device_kernels.power_source
+        if self.power_source is None:
+            return None
+        recorder = PowerRecorder(self.power_source, rate_hz=100.0)
         recorder.measure_baseline(2.0)
         return recorder
 
@@ -359,6 +378,9 @@ class Trainer:
             "savings_vs_baseline8": 1 - e_model / e8 if e8 else None,
             "savings_vs_baseline32": 1 - e_model / e32 if e32 else None,
             "energy_measured_j": float(measured.sum()) if len(measured) else None,
+            "power_source": self.power_source.name if self.power_source is not None else None,
+            "measured_simulated": bool(getattr(self.power_source, "simulated", False)
+                                       or getattr(self.power_source, "kind", "") == "simulated"),
             "energy_profile": {"name": self.profile.name, "kind": self.profile.kind, "path": self.profile.path},
             "wall_time_s": wall_time_s,
             "train_time_s": float((trace["t_end"] - trace["t_start"]).sum()),
