@@ -1,0 +1,104 @@
+"""Wall time per training step: the 8-bit+PSG path and SMD+SLU against plain fp32 PyTorch.
+
+    python -m e2train.bench.step_time --data-dir ../shared/data/cifar10-jpeg.tar.gz
+
+All variants train the same ResNet-20 on the same batches in one process, interleaved in rounds so
+that a change in machine load hits every variant alike; the result is reported as ratios to plain
+fp32 PyTorch (a hand-written loop with no accounting), written to ``measurements/step_time.{csv,md}``.
+A step is a *nominal* iteration: an SMD-dropped one counts, with the (near zero) time it took.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from e2train.config import resolve_config
+from e2train.energy.profile import REPO_ROOT
+from e2train.energy.trace import read_trace
+from e2train.train.loop import Trainer
+
+VARIANTS = {
+    "fp32 (trainer)": {"precision": "fp32"},
+    "8-bit baseline": {},
+    "8-bit + PSG": {"psg": True},
+    "SMD + SLU (fp32)": {"precision": "fp32", "smd": 0.5, "slu_target": 0.6},
+    "SMD + SLU + PSG (8-bit)": {"smd": 0.5, "slu_target": 0.6, "psg": True},
+}
+
+
+def plain_pytorch_steps(trainer: Trainer, first: int, steps: int) -> list[float]:
+    """The reference: the same model and batches in a bare PyTorch loop (no quantization, no counting)."""
+    model, opt = trainer.model, trainer.optimizer
+    times = []
+    for it in range(first, first + steps):
+        t0 = time.perf_counter()
+        x, y = trainer.source.materialize(it)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def trainer_steps(trainer: Trainer, first: int, steps: int) -> list[float]:
+    trainer.start_iter, trainer.total_iters = first, first + steps
+    trainer.state.rows = []
+    trainer.run()
+    trace = read_trace(trainer.run_dir)
+    return (trace["t_end"] - trace["t_start"]).tolist()
+
+
+@click.command()
+@click.option("--data-dir", required=True, help="CIFAR-10 image folder / .tar.gz (or pickles with --dataset cifar10).")
+@click.option("--dataset", default="imagefolder", type=click.Choice(["imagefolder", "cifar10"]))
+@click.option("--steps", default=30, show_default=True, help="Measured nominal steps per variant and round.")
+@click.option("--warmup", default=3, show_default=True)
+@click.option("--rounds", default=2, show_default=True)
+@click.option("--batch-size", default=128, show_default=True)
+@click.option("--results", default=str(REPO_ROOT / "measurements"), show_default=True)
+def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batch_size: int, results: str) -> None:
+    """Measure per-step wall time of each variant and write ratios to plain fp32 PyTorch."""
+    work = Path(tempfile.mkdtemp(prefix="e2train-steptime-"))
+    base = {"dataset": dataset, "data_dir": data_dir, "model": "resnet20", "batch_size": batch_size,
+            "iters": 10**6, "eval_every": 10**6, "checkpoint_every": 10**6}
+    trainers = {name: Trainer(resolve_config(None, None, {**base, **over, "out": str(work / str(i))}), work / str(i))
+                for i, (name, over) in enumerate(VARIANTS.items())}
+    plain = Trainer(resolve_config(None, None, {**base, "precision": "fp32", "out": str(work / "plain")}),
+                    work / "plain")
+    samples: dict[str, list[float]] = {"plain PyTorch fp32": []} | {name: [] for name in trainers}
+    for r in range(rounds):
+        first = r * (steps + warmup)
+        samples["plain PyTorch fp32"] += plain_pytorch_steps(plain, first, steps + warmup)[warmup:]
+        for name, trainer in trainers.items():
+            samples[name] += trainer_steps(trainer, first, steps + warmup)[warmup:]
+        click.echo(f"round {r + 1}/{rounds} done")
+    ref = sum(samples["plain PyTorch fp32"]) / len(samples["plain PyTorch fp32"])
+    table = pd.DataFrame([{"variant": name, "mean_step_s": sum(t) / len(t), "ratio_to_plain_fp32": sum(t) / len(t) / ref,
+                           "steps": len(t)} for name, t in samples.items()])
+    out = Path(results)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "step_time.csv", index=False)
+    command = "python -m e2train.bench.step_time " + shlex.join(
+        ["--data-dir", data_dir, "--dataset", dataset, "--steps", str(steps), "--rounds", str(rounds)])
+    lines = ["# Wall time per training step, ResNet-20, CIFAR-10, batch %d" % batch_size, "",
+             f"Regenerate: `{command}`", "",
+             f"torch threads: {torch.get_num_threads()}. Variants interleaved in {rounds} rounds of {steps} "
+             "measured steps (after warm-up); ratios to the plain PyTorch loop of the same run. An SMD-dropped "
+             "step counts as a step. Absolute times depend on machine load; compare ratios.", "",
+             "| variant | mean step (s) | ratio to plain fp32 |", "|---|---|---|"]
+    lines += [f"| {r.variant} | {r.mean_step_s:.3f} | {r.ratio_to_plain_fp32:.2f} |" for r in table.itertuples()]
+    (out / "step_time.md").write_text("\n".join(lines) + "\n")
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
