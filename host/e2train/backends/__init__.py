@@ -17,8 +17,11 @@ BACKEND_MODULES = {
     "reference": "e2train.kernels.reference",  # numpy, the definition
     "torch": "e2train.backends.torch_backend",  # fast exact integer math for training
     "csim": "e2train.backends.csim",  # the HLS C++ compiled as a shared library
-    "rtl": "e2train.backends.rtl",  # the Verilog RTL in cocotb (Icarus or Verilator)
+    "rtl": "e2train.backends.rtl",  # the Verilog RTL in cocotb (Icarus or Verilator), one run per call
+    "emulate": "e2train.backends.device_backend",  # the drivers on the in-process emulated device
+    "pynq": "e2train.backends.device_backend",  # the drivers on a PYNQ board
 }
+DEVICE_BACKENDS = ("emulate", "pynq")
 
 
 class BackendUnavailable(RuntimeError):
@@ -29,4 +32,7 @@ def get_backend(name: str) -> ModuleType:
     """Import a backend module by name, with a clear error for unknown names."""
     if name not in BACKEND_MODULES:
         raise ValueError(f"unknown backend {name!r}; allowed: {', '.join(BACKEND_MODULES)}")
-    return importlib.import_module(BACKEND_MODULES[name])
+    module = importlib.import_module(BACKEND_MODULES[name])
+    if name in DEVICE_BACKENDS:
+        module.use(name)  # the module-level gemm / psg_wgrad now run on that device
+    return module

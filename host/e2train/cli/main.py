@@ -11,14 +11,15 @@ from pathlib import Path
 
 import click
 
-from e2train.config import PRESETS, ConfigError, resolve_config
+from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS, DatasetError
+from e2train.device.base import DeviceError
 from e2train.energy.profile import ProfileError
 from e2train.energy.trace import TraceError
 from e2train.models.resnet import MODELS
 from e2train.train.checkpoint import CheckpointError
 
-USER_ERRORS = (ConfigError, DatasetError, ProfileError, TraceError, CheckpointError)
+USER_ERRORS = (ConfigError, DatasetError, ProfileError, TraceError, CheckpointError, DeviceError)
 
 
 @click.group()
@@ -52,6 +53,9 @@ def cli(verbose: bool) -> None:
               help="Absolute, or relative to max |g_pred|.")
 @click.option("--seed", type=int)
 @click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
+@click.option("--backend", type=click.Choice(BACKENDS),
+              help="Where the convs' integer kernels run: torch (software), emulate, rtl (simulated RTL), pynq.")
+@click.option("--sim", type=click.Choice(SIMULATORS), help="Simulator of the RTL for --backend rtl.")
 @click.option("--energy-profile", help="Profile name under measurements/profiles or a .json path.")
 @click.option("--power", "power_spec", help="Measure energy: SOURCE[:RAIL,...] (see `e2train power list`).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<timestamp>).")
@@ -77,14 +81,33 @@ def train(preset, config_file, power_spec, resume, **flags) -> None:
         if not resume and (run_dir / "checkpoint.pt").exists():
             raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
         with TrainingProgress() as progress:
-            trainer = Trainer(cfg, run_dir, resume=resume, on_iteration=progress.update, power_spec=power_spec)
-            progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
-            summary = trainer.run()
+            if cfg.backend == "rtl":  # the whole run inside one simulation; progress is relayed out of it
+                from e2train.backends.device_kernels import train_in_simulator
+
+                def relay(report, started=[]):  # noqa: B006 - remembers that the bar was started
+                    if not started:
+                        started.append(progress.start(report.total, report.iteration - 1,
+                                                      f"{cfg.model} on {cfg.dataset} in {cfg.sim}"))
+                    progress.update(report)
+
+                summary = train_in_simulator(cfg, run_dir, resume=resume, power_spec=power_spec, on_iteration=relay)
+            else:
+                trainer = Trainer(cfg, run_dir, resume=resume, on_iteration=progress.update, power_spec=power_spec)
+                progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
+                summary = trainer.run()
     except USER_ERRORS as err:
         raise click.ClickException(str(err)) from err
     except ValueError as err:  # remaining validation errors from the library, e.g. --resume mismatch
         raise click.ClickException(str(err)) from err
     print_summary(summary, run_dir)
+    if summary.get("device"):
+        dev = summary["device"]
+        rate = f"{dev['cycles_per_s']:,.0f}" if dev.get("cycles_per_s") else "n/a"
+        click.echo(f"device {dev['device']}: {dev['kernel_calls']} kernel calls, {dev['cycles']:,} busy cycles "
+                   f"({dev['counters_source']}), {rate} cycles per wall-clock second")
+    if summary.get("measured_simulated") and summary.get("energy_measured_j") is not None:
+        click.echo(f"measured energy is SIMULATED ({summary['power_source']}: a model of activity counters, "
+                   "not a measurement)")
     if summary["interrupted"]:
         sys.exit(130)
 
@@ -98,10 +121,12 @@ def show_config(preset: str) -> None:
 
 def _register_optional_commands() -> None:
     """Commands whose modules live beside this one; each imports its heavy parts lazily."""
+    from e2train.cli.kernel_cmd import kernel
     from e2train.cli.power_cmd import calibrate, power
+    from e2train.cli.synth_cmd import synth
 
-    cli.add_command(power)
-    cli.add_command(calibrate)
+    for command in (kernel, synth, power, calibrate):
+        cli.add_command(command)
 
 
 _register_optional_commands()

@@ -74,8 +74,8 @@ def _check_dims(**dims: int) -> None:
             raise KernelArgumentError(f"{name}={value} is outside 1..{limit}")
 
 
-def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
-    """C = A x B with exact accumulation, saturated to int32; saturated entries are counted."""
+def validate_gemm(a: np.ndarray, b: np.ndarray, mode: str) -> None:
+    """The operands ``gemm`` accepts; every backend calls this before touching its kernel."""
     if mode not in GEMM_MODES:
         raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
     _check_matrix("A", a)
@@ -86,18 +86,19 @@ def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
     if a.shape[1] != b.shape[0]:
         raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
     _check_dims(M=a.shape[0], K=a.shape[1], N=b.shape[1])
+
+
+def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
+    """C = A x B with exact accumulation, saturated to int32; saturated entries are counted."""
+    validate_gemm(a, b, mode)
     acc = exact_matmul(a, b)
     overflow = (acc < INT32_MIN) | (acc > INT32_MAX)
     c = np.clip(acc, INT32_MIN, INT32_MAX).astype(np.int32)
     return GemmResult(c, int(overflow.sum()), a.shape[0] * a.shape[1] * b.shape[1])
 
 
-def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
-    """Predictive sign weight gradient.
-
-    ``Pr = G . msb4(X)^T``; where ``|16 * Pr| >= tau`` the sign of the prediction is final,
-    elsewhere the full product ``F = G . X^T`` is computed for that entry and its sign used.
-    """
+def validate_psg(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> None:
+    """The operands ``psg_wgrad`` accepts; every backend calls this before touching its kernel."""
     _check_matrix("X", x)
     _check_matrix("G", g)
     _check_dtype("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
@@ -106,9 +107,18 @@ def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResu
         raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
     if not 0 <= tau < 2**64 or int(tau) != tau:
         raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
+    _check_dims(N=g.shape[0], K=x.shape[0], P=g.shape[1])
+
+
+def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
+    """Predictive sign weight gradient.
+
+    ``Pr = G . msb4(X)^T``; where ``|16 * Pr| >= tau`` the sign of the prediction is final,
+    elsewhere the full product ``F = G . X^T`` is computed for that entry and its sign used.
+    """
+    validate_psg(x, g, tau, x_signed)
     n, p = g.shape
     k = x.shape[0]
-    _check_dims(N=n, K=k, P=p)
     pred = exact_matmul(g, msb4(x, x_signed).T)  # (N, K)
     recompute = np.abs(16 * pred) < tau
     signs = np.sign(pred).astype(np.int8)

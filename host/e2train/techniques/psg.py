@@ -56,15 +56,16 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
 
 
 def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows: torch.Tensor,
-               cfg: PsgConfig, unit: float) -> PsgDecision:
-    """Sign weight gradient from codes.
+               cfg: PsgConfig | None, unit: float, tau: int | None = None) -> PsgDecision:
+    """Sign weight gradient from codes, with the threshold from ``cfg`` or a given integer ``tau``.
 
     m_cols: (P, K) int8 msb4 codes; x_cols: (P, K) int8 activation codes minus ``x_offset``;
     g_rows: (N, P) int16 gradient codes.
     """
     pred = torch_int.matmul_int8(g_rows, m_cols)  # (N, K)
-    tau = integer_threshold(cfg, pred, unit)
-    recompute = (16 * pred).abs() < tau
+    if tau is None:
+        tau = integer_threshold(cfg, pred, unit)
+    recompute = (16 * pred).abs() < min(tau, TAU_MAX)  # |16 Pr| < 2**47: same decisions, no int64 overflow
     signs = torch.sign(pred)
     rows = recompute.any(dim=1).nonzero().flatten()
     if rows.numel():
