@@ -134,3 +134,40 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for shift, limb, offset in int8_limbs(b):
         out += matmul_int8(a, limb, offset) << (8 * shift)
     return out
+
+
+def _split_signed(t: torch.Tensor, bits: int) -> list[tuple[int, torch.Tensor]]:
+    """Split integers into a high part and a low part of ``bits`` bits: ``t == hi * 2**bits + lo``."""
+    lo = torch.remainder(t, 2**bits)  # 0 .. 2**bits - 1, also for negative t
+    return [(bits, torch.div(t - lo, 2**bits, rounding_mode="floor")), (0, lo)]
+
+
+def conv2d_weight_exact(x: torch.Tensor, g: torch.Tensor, weight_shape: torch.Size, stride: int,
+                        padding: int) -> torch.Tensor:
+    """Exact weight gradient ``sum_P g * x`` of integer codes, as float64 holding integers.
+
+    The reduction runs over batch and space (P up to 2**17 for CIFAR), far beyond float32's exact
+    range for 8 x 16-bit products.  So the 16-bit gradient codes are split into two bytes and wide
+    activation codes into two nibbles; each partial product is then small enough that a float32
+    conv over a chunk of samples is provably exact (every partial sum below 2**24), and chunks are
+    added in float64.  This keeps the fast float32 kernels on the hot path.
+    """
+    # x: (B, Cin, H, W) codes, g: (B, Cout, Ho, Wo) codes
+    g_parts = _split_signed(g, 8) if _max_abs(g) > 255 else [(0, g)]
+    x_parts = _split_signed(x, 4) if _max_abs(x) > 15 else [(0, x)]
+    out = torch.zeros(weight_shape, dtype=torch.float64, device=x.device)
+    per_sample = g.shape[2] * g.shape[3]
+    for g_shift, g_part in g_parts:
+        for x_shift, x_part in x_parts:
+            bound = max(_max_abs(g_part) * _max_abs(x_part), 1) * per_sample
+            chunk = (FP32_EXACT - 1) // bound
+            if chunk < 1:  # one sample alone could round: take float64 for this part
+                part = torch.nn.grad.conv2d_weight(x_part.double(), weight_shape, g_part.double(),
+                                                   stride=stride, padding=padding)
+            else:
+                part = sum(torch.nn.grad.conv2d_weight(x_part[i:i + chunk].float(), weight_shape,
+                                                       g_part[i:i + chunk].float(), stride=stride,
+                                                       padding=padding).double()
+                           for i in range(0, x.shape[0], chunk))
+            out += part * float(2 ** (g_shift + x_shift))
+    return out

@@ -10,6 +10,7 @@ output channels (rows) that hold at least one unconfident entry.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -55,23 +56,29 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
     return min(math.ceil(cfg.threshold / unit), TAU_MAX) if unit > 0 else 0
 
 
-def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows: torch.Tensor,
-               cfg: PsgConfig | None, unit: float, tau: int | None = None) -> PsgDecision:
-    """Sign weight gradient from codes, with the threshold from ``cfg`` or a given integer ``tau``.
-
-    m_cols: (P, K) int8 msb4 codes; x_cols: (P, K) int8 activation codes minus ``x_offset``;
-    g_rows: (N, P) int16 gradient codes.
-    """
-    pred = torch_int.matmul_int8(g_rows, m_cols)  # (N, K)
+def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Tensor], cfg: PsgConfig | None,
+               unit: float, tau: int | None = None) -> PsgDecision:
+    """Signs from the exact predictor ``pred`` (N, K); ``full_rows(rows)`` computes the full product
+    of the given output channels only, called once for the rows holding an unconfident entry."""
     if tau is None:
         tau = integer_threshold(cfg, pred, unit)
     recompute = (16 * pred).abs() < min(tau, TAU_MAX)  # |16 Pr| < 2**47: same decisions, no int64 overflow
     signs = torch.sign(pred)
     rows = recompute.any(dim=1).nonzero().flatten()
     if rows.numel():
-        full = torch_int.matmul_int8(g_rows[rows], x_cols, x_offset)  # (R, K): only rows that need it
-        signs[rows] = torch.where(recompute[rows], torch.sign(full), signs[rows])
+        signs[rows] = torch.where(recompute[rows], torch.sign(full_rows(rows)), signs[rows])
     return PsgDecision(signs, recompute, tau)
+
+
+def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows: torch.Tensor,
+               cfg: PsgConfig | None, unit: float, tau: int | None = None) -> PsgDecision:
+    """The kernel in matrix form, with the threshold from ``cfg`` or a given integer ``tau``.
+
+    m_cols: (P, K) int8 msb4 codes; x_cols: (P, K) int8 activation codes minus ``x_offset``;
+    g_rows: (N, P) int16 gradient codes.
+    """
+    pred = torch_int.matmul_int8(g_rows, m_cols)  # (N, K)
+    return psg_decide(pred, lambda rows: torch_int.matmul_int8(g_rows[rows], x_cols, x_offset), cfg, unit, tau)
 
 
 def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor,
@@ -80,12 +87,17 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
     """Sign of a conv's weight gradient; returns (signs shaped like the weight, decision, P)."""
     # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
     g = quant.quantize_gradient(grad_out)
-    kernel = tuple(weight_shape[2:])
     cout = weight_shape[0]
-    m_cols = torch_int.im2col(quant.msb4(x_codes, x_signed).to(torch.int8), kernel, stride, padding)  # (P, K)
-    x8, x_offset = torch_int.to_int8_offset(x_codes)
-    x_cols = torch_int.im2col(x8, kernel, stride, padding, pad_value=-x_offset)  # code 0 in the padding
-    g_rows = g.codes.to(torch.int16).permute(1, 0, 2, 3).reshape(cout, -1)  # (N, P)
+    pred = torch_int.conv2d_weight_exact(quant.msb4(x_codes, x_signed), g.codes, weight_shape, stride, padding)
+    pred = pred.view(cout, -1).to(torch.int64)  # (N, K), exact integers
+
+    def full_rows(rows: torch.Tensor) -> torch.Tensor:
+        x8, x_offset = torch_int.to_int8_offset(x_codes)
+        x_cols = torch_int.im2col(x8, tuple(weight_shape[2:]), stride, padding, pad_value=-x_offset)  # (P, K)
+        g_rows = g.codes[:, rows].permute(1, 0, 2, 3).reshape(rows.numel(), -1).to(torch.int16)  # (R, P)
+        return torch_int.matmul_int8(g_rows, x_cols, x_offset)
+
     unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
-    decision = psg_select(m_cols, x_cols, x_offset, g_rows, cfg, unit)
-    return decision.signs.to(grad_out.dtype).view(weight_shape), decision, m_cols.shape[0]
+    decision = psg_decide(pred, full_rows, cfg, unit)
+    reduction = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
+    return decision.signs.to(grad_out.dtype).view(weight_shape), decision, reduction
