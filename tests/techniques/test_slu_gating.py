@@ -72,3 +72,18 @@ def test_evaluation_gates_are_deterministic() -> None:
         a = model(x)
         b = model(x)
     assert torch.equal(a, b)
+
+
+def test_batchnorm_statistics_come_from_executed_samples_only() -> None:
+    torch.manual_seed(0)
+    block = BasicBlock(4, 4, 1).train()
+    block.bn1.momentum = 1.0  # running stats = this batch's stats
+    x = torch.randn(4, 4, 8, 8)
+    x[1] += 1000.0  # a skipped sample with extreme activations
+    block.gated(x, torch.tensor([1.0, 0.0, 1.0, 1.0]))
+    reference = BasicBlock(4, 4, 1).train()
+    reference.load_state_dict({k: v for k, v in block.state_dict().items() if "running" not in k
+                               and "num_batches" not in k}, strict=False)
+    reference.bn1.momentum = 1.0
+    reference.residual(x[[0, 2, 3]])
+    assert torch.allclose(block.bn1.running_mean, reference.bn1.running_mean, atol=1e-5)
