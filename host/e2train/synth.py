@@ -207,6 +207,17 @@ def write_summary(out_dir: Path | str) -> Path:
             f"{r['RAMB36E1']} | {r['RAMB18E1']} | {r['BRAM36']:g} | {r['CARRY4']} | {u['LUT']:.1%} | "
             f"{u['DSP48E1']:.1%} | {u['BRAM36']:.1%} | {rep['tool'].split('(')[0].strip()} |"
         )
+    by_size: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    for rep in reports:
+        by_size.setdefault((rep["rows"], rep["cols"]), {})[rep["kernel"]] = rep["resources"]
+    for (rows, cols), kernels in sorted(by_size.items()):
+        if set(kernels) == set(KERNELS):  # both kernels in one overlay: do they fit together?
+            total = {key: sum(k[key] for k in kernels.values()) for key in BUDGET}
+            lines.append(
+                f"| both kernels | {rows} x {cols} | {total['LUT']} | {total['FF']} | {total['DSP48E1']} "
+                f"| | | {total['BRAM36']:g} | | {total['LUT'] / BUDGET['LUT']:.1%} | "
+                f"{total['DSP48E1'] / BUDGET['DSP48E1']:.1%} | {total['BRAM36'] / BUDGET['BRAM36']:.1%} | |"
+            )
     path = out / "synth.md"
     path.write_text("\n".join(lines) + "\n")
     return path
