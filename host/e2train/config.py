@@ -18,7 +18,8 @@ from e2train.models.resnet import MODELS
 from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
 from e2train.techniques.psg import THRESHOLD_MODES
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "emulate", "rtl", "pynq")  # "torch": software; the rest: e2train.backends.device_kernels
+SIMULATORS = ("icarus", "verilator")  # for backend "rtl"
 
 
 class ConfigError(ValueError):
@@ -49,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     backend: str = "torch"
+    sim: str = "icarus"  # simulator of the RTL when backend="rtl"
     energy_profile: str = "fpga_zynq7020_prior"
     eval_every: int = 1  # epochs between test evaluations (for the accuracy-vs-energy curve)
     checkpoint_every: int = 1  # epochs between checkpoints
@@ -66,6 +68,7 @@ class TrainConfig:
         choice("input_grad", INPUT_GRAD_MODES)
         choice("psg_threshold_mode", THRESHOLD_MODES)
         choice("backend", BACKENDS)
+        choice("sim", SIMULATORS)
         if self.dataset != "digits" and not self.data_dir:
             raise ConfigError(f"dataset={self.dataset} needs data_dir (--data-dir): nothing is downloaded")
         if not 0.0 <= self.smd < 1.0:
@@ -74,6 +77,8 @@ class TrainConfig:
             raise ConfigError(f"slu_target={self.slu_target} must be a computation fraction in (0, 1]")
         if self.psg and self.precision != "int8":
             raise ConfigError("psg needs precision=int8 (it predicts from 8-bit activation codes)")
+        if self.backend != "torch":
+            self._validate_device_backend()
         if self.psg_threshold < 0:
             raise ConfigError(f"psg_threshold={self.psg_threshold} must be >= 0")
         for name in ("batch_size", "eval_every", "checkpoint_every"):
@@ -88,6 +93,19 @@ class TrainConfig:
         if any(not 0 < m < 1 for m in self.lr_milestones):
             raise ConfigError(f"lr_milestones={self.lr_milestones} must be fractions of the run in (0, 1)")
         return self
+
+    def _validate_device_backend(self) -> None:
+        """The accelerator computes 8-bit forward, 16-bit-error input gradients and PSG with a fixed tau."""
+        needs = f"backend={self.backend} runs the convs on the accelerator's kernels"
+        if self.precision != "int8":
+            raise ConfigError(f"{needs}: it needs precision=int8 (the gemm takes 8-bit codes)")
+        if self.input_grad != "int16":
+            raise ConfigError(f"{needs}: it needs input_grad=int16 (input gradients go through the "
+                              "int8 x int16 gemm)")
+        if self.psg and self.psg_threshold_mode != "abs":
+            raise ConfigError(f"{needs}: it needs psg_threshold_mode=abs; psg_wgrad compares each prediction "
+                              "with a fixed integer tau, while a relative threshold depends on max |g_pred| "
+                              "over the whole layer, known only after all predictions")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
