@@ -58,8 +58,8 @@ module e2_axi_wr #(
     wire seg_fire = cmd_valid && cmd_ready;
 
     wire [9:0] to_4k = 10'd512 - {1'b0, aw_addr[11:3]};
-    localparam [LENW-1:0] MAXB_L = MAXB;
-    wire [LENW-1:0] lim_a = (aw_left > MAXB) ? MAXB_L : aw_left;
+    localparam [LENW-1:0] MAXB_L = MAXB[LENW-1:0];
+    wire [LENW-1:0] lim_a = (aw_left > MAXB_L) ? MAXB_L : aw_left;
     wire [LENW-1:0] blen = ({{(LENW > 10 ? LENW - 10 : 0){1'b0}}, to_4k} < lim_a) ?
                            {{(LENW > 10 ? LENW - 10 : 0){1'b0}}, to_4k} : lim_a;
 

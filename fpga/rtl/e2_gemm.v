@@ -105,10 +105,10 @@ module e2_gemm #(
     localparam TAGW = 3 + IDXW;             // {is_a, slot, last_row, idx}
     localparam DWW = (KWW > CW) ? KWW : CW; // word index within a segment
     localparam LENW = 20;
-    localparam [16:0] KC17 = KC;
-    localparam [16:0] ROWS17 = ROWS;
-    localparam [16:0] COLS17 = COLS;
-    localparam [16:0] MBMAX17 = MBMAX;
+    localparam [16:0] KC17 = KC[16:0];
+    localparam [16:0] ROWS17 = ROWS[16:0];
+    localparam [16:0] COLS17 = COLS[16:0];
+    localparam [16:0] MBMAX17 = MBMAX[16:0];
 
     wire clk = ap_clk;
     wire rst = !ap_rst_n;
@@ -437,8 +437,8 @@ module e2_gemm #(
     genvar ge;
     generate
         for (ge = 0; ge < COLS; ge = ge + 1) begin : g_bvec
-            wire hit8 = (dt_w == ge / 8);
-            wire hit16 = (dt_w == ge / 4);
+            wire hit8 = ({{(32-DWW){1'b0}}, dt_w} == ge / 8);
+            wire hit16 = ({{(32-DWW){1'b0}}, dt_w} == ge / 4);
             wire [7:0] byte8 = rd_out_data[8 * (ge % 8) +: 8];
             wire [15:0] half16 = rd_out_data[16 * (ge % 4) +: 16];
             wire [15:0] ext8 = i8u ? {8'd0, byte8} : {{8{byte8[7]}}, byte8};

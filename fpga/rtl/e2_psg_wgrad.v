@@ -115,10 +115,10 @@ module e2_psg_wgrad #(
     localparam DWW = WPBW + 3;            // reader word index within a segment (<= PC/4 words)
     localparam LENW = 20;
     localparam OWORDS = (S + 7) / 8;      // 64-bit words per output row segment
-    localparam [16:0] S17 = S;
-    localparam [20:0] PC21 = PC;
-    localparam [20:0] S21 = S;
-    localparam [SW:0] S_L = S;
+    localparam [16:0] S17 = S[16:0];
+    localparam [20:0] PC21 = PC[20:0];
+    localparam [20:0] S21 = S[20:0];
+    localparam [SW:0] S_L = S[SW:0];
 
     wire clk = ap_clk;
     wire rst = !ap_rst_n;
@@ -556,7 +556,7 @@ module e2_psg_wgrad #(
 
     wire [20:0] c_prem = dim_p - c_p0;
     wire [20:0] c_clen = (c_prem > PC21) ? PC21 : c_prem;
-    wire [20:0] c_nw = (c_clen + S - 1) >> SW;                 // bank words in this chunk
+    wire [20:0] c_nw = (c_clen + S21 - 21'd1) >> SW;                 // bank words in this chunk
     wire [16:0] c_nrem = dim_n - c_n0;
     wire [16:0] c_rv = (c_nrem > S17) ? S17 : c_nrem;          // valid rows (n) of the tile
     wire [16:0] c_krem = dim_k - c_k0;

@@ -31,7 +31,7 @@ from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
     run_psg,
 )
 
-SMALL = {"PC": 32}
+SMALL = {"PC": 32, "MAXB": 4}  # short P chunks, and bursts split every 4 beats
 DEFAULT: dict[str, int] = {}
 TAU_ALL = 2**64 - 1  # |16 * Pr| < TAU everywhere: recompute every entry
 
