@@ -1,12 +1,14 @@
 """Packaging for e2train: the Python package lives under host/ (see README, Layout)."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="e2train",
     version="0.1.0",
     description="Energy-efficient CNN training (E2-Train) with FPGA kernels in the loop",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # The HLS C++ ships inside the package too, so the csim backend can build it from a wheel.

@@ -82,14 +82,15 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
             samples[name] += trainer_steps(trainer, first, steps + warmup)[warmup:]
         click.echo(f"round {r + 1}/{rounds} done")
     ref = sum(samples["plain PyTorch fp32"]) / len(samples["plain PyTorch fp32"])
-    table = pd.DataFrame([{"variant": name, "mean_step_s": sum(t) / len(t), "ratio_to_plain_fp32": sum(t) / len(t) / ref,
-                           "steps": len(t)} for name, t in samples.items()])
+    means = {name: sum(t) / len(t) for name, t in samples.items()}
+    table = pd.DataFrame([{"variant": name, "mean_step_s": mean, "ratio_to_plain_fp32": mean / ref,
+                           "steps": len(samples[name])} for name, mean in means.items()])
     out = Path(results)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "step_time.csv", index=False)
     command = "python -m e2train.bench.step_time " + shlex.join(
         ["--data-dir", data_dir, "--dataset", dataset, "--steps", str(steps), "--rounds", str(rounds)])
-    lines = ["# Wall time per training step, ResNet-20, CIFAR-10, batch %d" % batch_size, "",
+    lines = [f"# Wall time per training step, ResNet-20, CIFAR-10, batch {batch_size}", "",
              f"Regenerate: `{command}`", "",
              f"torch threads: {torch.get_num_threads()}. Variants interleaved in {rounds} rounds of {steps} "
              "measured steps (after warm-up); ratios to the plain PyTorch loop of the same run. An SMD-dropped "
