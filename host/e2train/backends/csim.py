@@ -26,7 +26,6 @@ import ctypes
 import functools
 import hashlib
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -38,19 +37,20 @@ import numpy as np
 
 from e2train.backends import BackendUnavailable
 from e2train.kernels import regmap
+from e2train.kernels.reference import TAU_MAX as TAU_MAX  # re-exported: the largest threshold
 from e2train.kernels.reference import (
-    GEMM_MODES,
-    PSG_X_DTYPES,
     GemmResult,
     KernelArgumentError,
     PsgResult,
+    tau_register,
+    validate_gemm_operands,
+    validate_psg_operands,
 )
 
 log = logging.getLogger(__name__)
 
 CAPI_VERSION = 2  # must equal E2T_CAPI_VERSION in hls/csim/capi.cpp
 ARENA_ALIGN = 64  # bytes between operands in the arena (>= regmap.ADDRESS_ALIGN)
-TAU_MAX = 2 ** regmap.PSG_WGRAD["TAU"].width_bits - 1  # 2**64 - 1: the TAU register is 64 bits wide
 SOURCES = ("src/gemm.cpp", "src/psg_wgrad.cpp", "csim/capi.cpp")
 HEADERS = ("include/e2train_kernels.h", "src/axi_words.h")
 CXXFLAGS = (
@@ -385,30 +385,6 @@ def _raise_on_status(kernel: str, counters: dict[str, int], detail: str) -> None
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_matrix(name: str, array: np.ndarray, dtype: type) -> None:
-    if not isinstance(array, np.ndarray) or array.ndim != 2:
-        raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {np.shape(array)}")
-    if array.dtype != np.dtype(dtype):
-        raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
-
-
-def _tau_register(tau: int) -> int:
-    """The TAU register value for a threshold, accepting exactly what ``reference.psg_wgrad`` does.
-
-    The reference takes an integer-valued number in 0..2**64-1 (an int, a numpy integer, or a float
-    such as 5.0) and refuses a fractional, negative, too large or non-finite one; so does this,
-    with the same message.  It refuses a bool as well (the reference would take True as 1; here it
-    is most likely ``tau`` and ``x_signed`` swapped) and anything that is not a number (the
-    reference raises TypeError there).
-    """
-    if isinstance(tau, (bool, np.bool_)) or not isinstance(tau, (int, float, np.integer, np.floating)):
-        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau!r} ({type(tau).__name__})")
-    finite = math.isfinite(tau) if isinstance(tau, (float, np.floating)) else True  # no int -> float
-    if not (finite and 0 <= tau <= TAU_MAX and int(tau) == tau):
-        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
-    return int(tau)
-
-
 class CsimKernels:
     """The two kernels of one library build; ``tiles`` picks the compile-time tile sizes.
 
@@ -427,13 +403,7 @@ class CsimKernels:
         ``KernelArgumentError`` from the kernel's STATUS (BAD_DIMS); the reference refuses the
         same shapes with the same exception.
         """
-        if mode not in GEMM_MODES:
-            raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
-        a_dtype, b_dtype = GEMM_MODES[mode]
-        _check_matrix("A", a, a_dtype)
-        _check_matrix("B", b, b_dtype)
-        if a.shape[1] != b.shape[0]:
-            raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+        validate_gemm_operands(a, b, mode)  # the size limits are the kernel's (STATUS BAD_DIMS)
         (m, k), n = a.shape, b.shape[1]
         if max(m, n, k) >= 2**32:
             raise KernelArgumentError(f"dimensions {m}, {n}, {k} do not fit 32-bit registers")
@@ -452,14 +422,11 @@ class CsimKernels:
 
         ``macs_full`` is the kernel's MACS counter minus the N*K*P predictor MACs, so it shows what
         the hardware issued rather than what the reference expects.  ``tau`` is any integer in
-        0..2**64-1, the range of the 64-bit TAU register (see ``_tau_register``).  Shapes the
+        0..2**64-1, the range of the 64-bit TAU register (see ``reference.tau_register``).  Shapes the
         kernel refuses (BAD_DIMS) raise ``KernelArgumentError``, as the reference does.
         """
-        _check_matrix("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
-        _check_matrix("G", g, np.int16)
-        if x.shape[1] != g.shape[1]:
-            raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
-        tau_reg = _tau_register(tau)
+        validate_psg_operands(x, g, x_signed)
+        tau_reg = tau_register(tau)
         (n, p), k = g.shape, x.shape[0]
         if max(n, k, p) >= 2**32:
             raise KernelArgumentError(f"dimensions {n}, {k}, {p} do not fit 32-bit registers")

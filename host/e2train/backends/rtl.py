@@ -31,13 +31,13 @@ from types import ModuleType
 import numpy as np
 
 from e2train.backends import BackendUnavailable
-from e2train.kernels import regmap
 from e2train.kernels.reference import (
-    GEMM_MODES,
-    PSG_X_DTYPES,
     GemmResult,
-    KernelArgumentError,
     PsgResult,
+    check_dims,
+    tau_register,
+    validate_gemm,
+    validate_psg_operands,
 )
 
 SIMULATORS = ("icarus", "verilator")
@@ -85,44 +85,12 @@ def check_simulator(sim: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # argument checks (the same contract as the reference; refused before a simulator is started)
 # ---------------------------------------------------------------------------------------------
-def _check_matrix(name: str, array: np.ndarray, dtype: type) -> None:
-    if not isinstance(array, np.ndarray) or array.ndim != 2:
-        raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {np.shape(array)}")
-    if array.dtype != np.dtype(dtype):
-        raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
-
-
-def _check_dims(**dims: int) -> None:
-    for name, value in dims.items():
-        limit = regmap.MAX_P if name == "P" else regmap.MAX_DIM
-        if not 1 <= value <= limit:
-            raise KernelArgumentError(f"{name}={value} is outside 1..{limit}")
-
-
-def _check_gemm(a: np.ndarray, b: np.ndarray, mode: str) -> None:
-    if mode not in GEMM_MODES:
-        raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
-    a_dtype, b_dtype = GEMM_MODES[mode]
-    _check_matrix("A", a, a_dtype)
-    _check_matrix("B", b, b_dtype)
-    if a.shape[1] != b.shape[0]:
-        raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
-    _check_dims(M=a.shape[0], K=a.shape[1], N=b.shape[1])
-
-
 def _check_psg(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> int:
-    _check_matrix("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
-    _check_matrix("G", g, np.int16)
-    if x.shape[1] != g.shape[1]:
-        raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
-    try:
-        ok = 0 <= tau < 2**64 and int(tau) == tau
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1 (the TAU register), got {tau!r}")
-    _check_dims(N=g.shape[0], K=x.shape[0], P=g.shape[1])
-    return int(tau)
+    """``validate_psg``, but tau as a hardware backend takes it (``tau_register``: no bools); returns it."""
+    validate_psg_operands(x, g, x_signed)
+    tau_reg = tau_register(tau)
+    check_dims(N=g.shape[0], K=x.shape[0], P=g.shape[1])
+    return tau_reg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +183,7 @@ def gemm_batch(
     at random: a crude stand-in for a shared DDR port (the default memory answers at once).
     """
     for a, b in pairs:
-        _check_gemm(a, b, mode)
+        validate_gemm(a, b, mode)
     if not 0.0 <= stall < 1.0:
         raise ValueError(f"stall must be in [0, 1), got {stall}")
     jobs: list[dict[str, object]] = [{"mode": mode, "stall": stall} for _ in pairs]

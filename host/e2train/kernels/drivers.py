@@ -4,8 +4,9 @@ The same ``GemmDriver`` / ``PsgDriver`` code runs a kernel on a PYNQ board, in t
 and on the in-process emulation; their results equal ``e2train.kernels.reference`` bit for bit
 (tests/device).  What a driver does, per call:
 
-1. checks the operands against the reference's contract (shape, dtype, mode, tau), so a bad
-   call fails in Python with the reference's message, before the device is touched;
+1. checks the operands against the reference's contract (shape, dtype, mode, tau: the same
+   ``reference`` checks), so a bad call fails in Python with the reference's message, before the
+   device is touched;
 2. plans tiles so that every kernel run fits the device's limits (``MAX_DIM``, ``MAX_P``) and
    its memory budget;
 3. per tile: copies operands into pooled device buffers (grow-only: allocated once, reused
@@ -47,10 +48,12 @@ from e2train.kernels.reference import (
     GEMM_MODES,
     INT32_MAX,
     INT32_MIN,
-    PSG_X_DTYPES,
     GemmResult,
     KernelArgumentError,
     PsgResult,
+    tau_register,
+    validate_gemm_operands,
+    validate_psg_operands,
 )
 
 log = logging.getLogger(__name__)
@@ -150,16 +153,12 @@ def _tiles(total: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(total, start + size)
 
 
-def _check_matrix(name: str, array: Any, dtype: Any) -> np.ndarray:
-    if not isinstance(array, np.ndarray) or array.ndim != 2:
-        raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {np.shape(array)}")
-    if array.dtype != np.dtype(dtype):
-        raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
-    if 0 in array.shape:
-        raise KernelArgumentError(
-            f"{name} has a zero dimension {array.shape}; the kernels refuse empty operands"
-        )
-    return array
+def _refuse_empty(**operands: np.ndarray) -> None:
+    for name, array in operands.items():
+        if 0 in array.shape:
+            raise KernelArgumentError(
+                f"{name} has a zero dimension {array.shape}; the kernels refuse empty operands"
+            )
 
 
 def _shrink_to_budget(sizes: list[int], nbytes: Any, budget: int | None, floors: list[int]) -> list[int]:
@@ -284,13 +283,8 @@ class GemmDriver(_Driver):
         return GemmPlan(tm, tn, tk, runs)
 
     def run(self, a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
-        if mode not in GEMM_MODES:
-            raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
-        a_dtype, b_dtype = GEMM_MODES[mode]
-        _check_matrix("A", a, a_dtype)
-        _check_matrix("B", b, b_dtype)
-        if a.shape[1] != b.shape[0]:
-            raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+        validate_gemm_operands(a, b, mode)  # no size limits: the driver tiles
+        _refuse_empty(A=a, B=b)
         m, k = a.shape
         n = b.shape[1]
         plan = self.plan(a, b, mode)
@@ -375,18 +369,6 @@ def report_overflow(overflows: int, outputs: int, policy: str = "warn") -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _tau_value(tau: Any) -> int:
-    if isinstance(tau, (bool, np.bool_)):
-        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau!r}")
-    try:
-        ivalue = int(tau)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau!r}") from err
-    if ivalue != tau or not 0 <= ivalue < 2**64:
-        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
-    return ivalue
-
-
 class PsgDriver(_Driver):
     """Predictive sign weight gradient on a device's ``psg_wgrad`` kernel; contract of
     ``reference.psg_wgrad``, any N and K (tiled), P up to the kernel's limit."""
@@ -403,11 +385,9 @@ class PsgDriver(_Driver):
         return tn, tk
 
     def run(self, x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
-        _check_matrix("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
-        _check_matrix("G", g, np.int16)
-        if x.shape[1] != g.shape[1]:
-            raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
-        tau_i = _tau_value(tau)
+        validate_psg_operands(x, g, x_signed)
+        _refuse_empty(X=x, G=g)
+        tau_i = tau_register(tau)
         n, p = g.shape
         k = x.shape[0]
         if p > self.limits.max_p:

@@ -10,17 +10,19 @@ outputs are in the weight-gradient layout (N x K).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from e2train.kernels.regmap import MAX_DIM, MAX_P
+from e2train.kernels.regmap import MAX_DIM, MAX_P, PSG_WGRAD
 
 INT32_MIN = np.int64(-(2**31))
 INT32_MAX = np.int64(2**31 - 1)
 
 GEMM_MODES = {"i8i8": (np.int8, np.int8), "i8u8": (np.int8, np.uint8), "i8i16": (np.int8, np.int16)}
 PSG_X_DTYPES = {"signed": np.int8, "unsigned": np.uint8}
+TAU_MAX = 2 ** PSG_WGRAD["TAU"].width_bits - 1  # 2**64 - 1: the TAU register is 64 bits wide
 
 
 class KernelArgumentError(ValueError):
@@ -56,17 +58,15 @@ def msb4(x: np.ndarray, signed: bool) -> np.ndarray:
     return np.clip((x.astype(np.int32) + 8) >> 4, lo, hi).astype(np.int8)
 
 
-def _check_dtype(name: str, array: np.ndarray, dtype: type) -> None:
+def check_matrix(name: str, array: np.ndarray, dtype: type) -> None:
+    """`array` must be a 2-D numpy array of `dtype`."""
+    if not isinstance(array, np.ndarray) or array.ndim != 2:
+        raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {np.shape(array)}")
     if array.dtype != np.dtype(dtype):
         raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype}")
 
 
-def _check_matrix(name: str, array: np.ndarray) -> None:
-    if array.ndim != 2:
-        raise KernelArgumentError(f"{name} must be a 2-D matrix, got shape {array.shape}")
-
-
-def _check_dims(**dims: int) -> None:
+def check_dims(**dims: int) -> None:
     """Sizes the hardware accepts: 1..MAX_DIM (P up to MAX_P); zero sizes are refused, not no-ops."""
     for name, value in dims.items():
         limit = MAX_P if name == "P" else MAX_DIM
@@ -74,18 +74,47 @@ def _check_dims(**dims: int) -> None:
             raise KernelArgumentError(f"{name}={value} is outside 1..{limit}")
 
 
-def validate_gemm(a: np.ndarray, b: np.ndarray, mode: str) -> None:
-    """The operands ``gemm`` accepts; every backend calls this before touching its kernel."""
+def validate_gemm_operands(a: np.ndarray, b: np.ndarray, mode: str) -> None:
+    """Mode, matrices, dtypes and inner dimensions of a ``gemm`` call, not the size limits
+    (backends that tile, or that leave the limits to the kernel's STATUS, stop here)."""
     if mode not in GEMM_MODES:
         raise KernelArgumentError(f"unknown gemm mode {mode!r}; allowed: {', '.join(GEMM_MODES)}")
-    _check_matrix("A", a)
-    _check_matrix("B", b)
     a_dtype, b_dtype = GEMM_MODES[mode]
-    _check_dtype("A", a, a_dtype)
-    _check_dtype("B", b, b_dtype)
+    check_matrix("A", a, a_dtype)
+    check_matrix("B", b, b_dtype)
     if a.shape[1] != b.shape[0]:
         raise KernelArgumentError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
-    _check_dims(M=a.shape[0], K=a.shape[1], N=b.shape[1])
+
+
+def validate_gemm(a: np.ndarray, b: np.ndarray, mode: str) -> None:
+    """The operands ``gemm`` accepts; every backend calls this before touching its kernel."""
+    validate_gemm_operands(a, b, mode)
+    check_dims(M=a.shape[0], K=a.shape[1], N=b.shape[1])
+
+
+def validate_psg_operands(x: np.ndarray, g: np.ndarray, x_signed: bool) -> None:
+    """Matrices, dtypes and the shared P of a ``psg_wgrad`` call, not tau or the size limits."""
+    check_matrix("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
+    check_matrix("G", g, np.int16)
+    if x.shape[1] != g.shape[1]:
+        raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
+
+
+def tau_register(tau: int) -> int:
+    """The TAU register value for a threshold, accepting exactly what ``validate_psg`` does, minus bools.
+
+    An integer-valued number in 0..2**64-1 (an int, a numpy integer, or a float such as 5.0) is
+    accepted; a fractional, negative, too large or non-finite one is refused with the reference's
+    message.  A bool is refused as well (``validate_psg`` takes True as 1; a hardware backend
+    sees it as ``tau`` and ``x_signed`` swapped) and so is anything that is not a number (where
+    ``validate_psg`` raises TypeError).
+    """
+    if isinstance(tau, (bool, np.bool_)) or not isinstance(tau, (int, float, np.integer, np.floating)):
+        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau!r} ({type(tau).__name__})")
+    finite = math.isfinite(tau) if isinstance(tau, (float, np.floating)) else True  # no int -> float
+    if not (finite and 0 <= tau <= TAU_MAX and int(tau) == tau):
+        raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
+    return int(tau)
 
 
 def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
@@ -99,15 +128,10 @@ def gemm(a: np.ndarray, b: np.ndarray, mode: str = "i8i8") -> GemmResult:
 
 def validate_psg(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> None:
     """The operands ``psg_wgrad`` accepts; every backend calls this before touching its kernel."""
-    _check_matrix("X", x)
-    _check_matrix("G", g)
-    _check_dtype("X", x, PSG_X_DTYPES["signed" if x_signed else "unsigned"])
-    _check_dtype("G", g, np.int16)
-    if x.shape[1] != g.shape[1]:
-        raise KernelArgumentError(f"X and G must share P: X is {x.shape}, G is {g.shape}")
+    validate_psg_operands(x, g, x_signed)
     if not 0 <= tau < 2**64 or int(tau) != tau:
         raise KernelArgumentError(f"tau must be an integer in 0..2**64-1, got {tau}")
-    _check_dims(N=g.shape[0], K=x.shape[0], P=g.shape[1])
+    check_dims(N=g.shape[0], K=x.shape[0], P=g.shape[1])
 
 
 def psg_wgrad(x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> PsgResult:
