@@ -27,7 +27,7 @@ from e2train.kernels.reference import GEMM_MODES
 CLOCK_NS = 10
 GUARD = 0xA5  # byte pattern around outputs
 GUARD_BYTES = 64
-COUNTER_NAMES = tuple(r.name for r in regmap.GEMM.registers if r.read_only)
+COUNTER_NAMES = regmap.COUNTER_NAMES
 
 
 class KernelTimeout(AssertionError):
@@ -103,18 +103,12 @@ class KernelTB:
     # ------------------------------------------------------------------ registers
     async def write_reg(self, name: str, value: int) -> None:
         reg = self.map[name]
-        if reg.width_bits == 64:
-            await self.axil.write_dword(reg.offset, value & 0xFFFFFFFF)
-            await self.axil.write_dword(reg.offset + 4, (value >> 32) & 0xFFFFFFFF)
-        else:
-            await self.axil.write_dword(reg.offset, value & 0xFFFFFFFF)
+        for offset, word in zip(reg.word_offsets, reg.split(value), strict=True):
+            await self.axil.write_dword(offset, word)
 
     async def read_reg(self, name: str) -> int:
         reg = self.map[name]
-        low = await self.axil.read_dword(reg.offset)
-        if reg.width_bits == 64:
-            return low | (await self.axil.read_dword(reg.offset + 4)) << 32
-        return low
+        return reg.join([await self.axil.read_dword(offset) for offset in reg.word_offsets])
 
     async def read_ctrl(self) -> int:
         return await self.axil.read_dword(self.map["CTRL"].offset)
@@ -172,7 +166,7 @@ class KernelTB:
 
 async def check_unmapped_words(tb: KernelTB) -> None:
     """Argument-area words that no register covers (reserved words) ignore writes and read 0."""
-    covered = {r.offset + 4 * w for r in tb.map.registers for w in range(r.width_bits // 32)}
+    covered = {offset for r in tb.map.registers for offset in r.word_offsets}
     for offset in range(0x10, 0x80, 4):
         if offset not in covered:
             await tb.axil.write_dword(offset, 0xFFFFFFFF)

@@ -66,11 +66,6 @@ CXXFLAGS = (
     "-Wno-unused-label",
 )
 COUNTER_NAMES = ("MACS", "BYTES_READ", "BYTES_WRITTEN", "OVERFLOWS", "RECOMPUTED", "STATUS")
-_STATUS_ERRORS = {
-    regmap.STATUS_BAD_DIMS: "BAD_DIMS (a dimension is zero or above the kernel's maximum)",
-    regmap.STATUS_MISALIGNED: f"MISALIGNED (an address is not a multiple of {regmap.ADDRESS_ALIGN})",
-    regmap.STATUS_BAD_MODE: "BAD_MODE (unknown operand mode)",
-}
 
 
 class _Counters(ctypes.Structure):
@@ -373,7 +368,7 @@ def psg_wgrad_registers(
 
 
 def _raise_on_status(kernel: str, counters: dict[str, int], detail: str) -> None:
-    errors = [text for bit, text in _STATUS_ERRORS.items() if counters["STATUS"] & bit]
+    errors = regmap.decode_status(counters["STATUS"])
     if errors:
         raise KernelArgumentError(
             f"{kernel} refused the call ({detail}): STATUS={counters['STATUS']:#x} " + "; ".join(errors)

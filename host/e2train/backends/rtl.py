@@ -31,6 +31,7 @@ from types import ModuleType
 import numpy as np
 
 from e2train.backends import BackendUnavailable
+from e2train.kernels import regmap
 from e2train.kernels.reference import (
     GemmResult,
     PsgResult,
@@ -41,16 +42,7 @@ from e2train.kernels.reference import (
 )
 
 SIMULATORS = ("icarus", "verilator")
-COUNTER_KEYS = (
-    "CYCLES_BUSY",
-    "CYCLES_MEM_STALL",
-    "MACS",
-    "BYTES_READ",
-    "BYTES_WRITTEN",
-    "OVERFLOWS",
-    "RECOMPUTED",
-    "STATUS",
-)
+COUNTER_KEYS = regmap.COUNTER_NAMES  # the counter registers the job reads back
 _MEM_SLACK = 1 << 16  # guard bytes and alignment around the operands in the simulated RAM
 
 

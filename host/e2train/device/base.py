@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # typing.Self is 3.11+; the package supports 3.10
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
-WORD_MASK = 0xFFFFFFFF
+WORD_MASK = regmap.WORD_MASK  # kept under its old name here
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,16 +180,13 @@ class KernelHandle:
             raise ValueError(
                 f"{self.name}.{reg_name}={value!r} does not fit its {reg.width_bits}-bit register"
             )
-        for word in range(reg.width_bits // 32):
-            self.device._write_word(self.name, reg.offset + 4 * word, (ivalue >> (32 * word)) & WORD_MASK)
+        for offset, word in zip(reg.word_offsets, reg.split(ivalue), strict=True):
+            self.device._write_word(self.name, offset, word)
 
     def read(self, reg_name: str) -> int:
         """Read a register; a 64-bit one from its two words, low word first."""
         reg = self.map[reg_name]
-        value = 0
-        for word in range(reg.width_bits // 32):
-            value |= (self.device._read_word(self.name, reg.offset + 4 * word) & WORD_MASK) << (32 * word)
-        return value
+        return reg.join(self.device._read_word(self.name, offset) for offset in reg.word_offsets)
 
     def write_many(self, values: dict[str, int] | Iterable[tuple[str, int]]) -> None:
         items = values.items() if isinstance(values, dict) else values

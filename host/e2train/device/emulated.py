@@ -74,16 +74,16 @@ class _EmulatedKernel:
         self.ctrl_off = {r: register_map[r].offset for r in ("CTRL", "GIE", "IER", "ISR")}
         # argument words: every word of every writable register beyond the control block
         self.arg_words = {
-            r.offset + 4 * w
+            offset
             for r in register_map.registers
             if not r.read_only and r.name not in self.ctrl_off
-            for w in range(r.width_bits // 32)
+            for offset in r.word_offsets
         }
         self.counter_words: dict[int, tuple[str, int]] = {
-            r.offset + 4 * w: (r.name, w)
+            offset: (r.name, w)
             for r in register_map.registers
             if r.read_only
-            for w in range(r.width_bits // 32)
+            for w, offset in enumerate(r.word_offsets)
         }
         self.fault: str | None = None
         self.latency_s = 0.0
@@ -119,12 +119,12 @@ class _EmulatedKernel:
             return self.isr
         if offset in self.counter_words:
             name, word = self.counter_words[offset]
-            return (self.regs[name] >> (32 * word)) & 0xFFFFFFFF
+            return self.map[name].split(self.regs[name])[word]
         return self.args.get(offset, 0) if offset in self.arg_words else 0
 
     def write_word(self, offset: int, value: int) -> None:
         self._update()
-        value &= 0xFFFFFFFF
+        value &= regmap.WORD_MASK
         if offset == self.ctrl_off["CTRL"]:
             self.auto_restart = bool(value & regmap.AUTO_RESTART)
             if self.auto_restart:
@@ -151,7 +151,7 @@ class _EmulatedKernel:
     # execution ----------------------------------------------------------------------------------
     def arg(self, name: str) -> int:
         reg = self.map[name]
-        return sum(self.args.get(reg.offset + 4 * w, 0) << (32 * w) for w in range(reg.width_bits // 32))
+        return reg.join(self.args.get(offset, 0) for offset in reg.word_offsets)
 
     def _launch(self) -> None:
         args = {r.name: self.arg(r.name) for r in self.map.registers if r.offset in self.arg_words}

@@ -60,20 +60,7 @@ log = logging.getLogger(__name__)
 
 OVERFLOW_POLICIES = ("warn", "count", "raise")
 POOL_GRANULE = 4096  # bytes; buffers grow in pages (PYNQ allocates whole pages anyway)
-_STATUS_ERRORS = {
-    regmap.STATUS_BAD_DIMS: "BAD_DIMS (a dimension is zero or above the kernel's maximum)",
-    regmap.STATUS_MISALIGNED: f"MISALIGNED (an address is not a multiple of {regmap.ADDRESS_ALIGN})",
-    regmap.STATUS_BAD_MODE: "BAD_MODE (unknown operand mode)",
-}
-_SUMMED = (
-    "CYCLES_BUSY",
-    "CYCLES_MEM_STALL",
-    "MACS",
-    "BYTES_READ",
-    "BYTES_WRITTEN",
-    "OVERFLOWS",
-    "RECOMPUTED",
-)
+_SUMMED = tuple(name for name in regmap.COUNTER_NAMES if name != "STATUS")  # STATUS is or-ed
 
 
 class KernelOverflowWarning(UserWarning):
@@ -88,8 +75,7 @@ class KernelStatusError(KernelArgumentError):
     """The kernel refused a run (STATUS error bits); names the bits."""
 
 
-def decode_status(status: int) -> list[str]:
-    return [text for bit, text in _STATUS_ERRORS.items() if status & bit]
+decode_status = regmap.decode_status  # kept under its old name here
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ else it takes them from here, never from literals in code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Bits of the control register at 0x00.
@@ -24,9 +25,20 @@ STATUS_MISALIGNED = 1 << 1  # an address is not a multiple of ADDRESS_ALIGN
 STATUS_BAD_MODE = 1 << 2  # unknown operand mode
 STATUS_OVERFLOW = 1 << 3  # at least one output saturated (gemm)
 
+WORD_MASK = 0xFFFFFFFF  # registers are read and written as 32-bit words
 ADDRESS_ALIGN = 8  # bytes; the AXI4 master's data bus is 64 bits wide
+STATUS_ERRORS = {  # the STATUS bits that mean a run was refused, and what each says
+    STATUS_BAD_DIMS: "BAD_DIMS (a dimension is zero or above the kernel's maximum)",
+    STATUS_MISALIGNED: f"MISALIGNED (an address is not a multiple of {ADDRESS_ALIGN})",
+    STATUS_BAD_MODE: "BAD_MODE (unknown operand mode)",
+}
 MAX_DIM = 65535  # largest M, N, K (gemm) or N, K (psg_wgrad)
 MAX_P = 1 << 20  # largest reduction length P of psg_wgrad
+
+
+def decode_status(status: int) -> list[str]:
+    """The refusal reasons set in a STATUS value (empty: the run was accepted)."""
+    return [text for bit, text in STATUS_ERRORS.items() if status & bit]
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,20 @@ class Register:
     width_bits: int = 32  # 64 = two consecutive words, low word first
     read_only: bool = False
     doc: str = ""
+
+    @property
+    def word_offsets(self) -> tuple[int, ...]:
+        """Offsets of the register's 32-bit words, low word first."""
+        return tuple(self.offset + 4 * word for word in range(self.width_bits // 32))
+
+    def split(self, value: int) -> tuple[int, ...]:
+        """`value` as the register's words (low word first), each masked to 32 bits."""
+        return tuple((value >> (32 * word)) & WORD_MASK for word in range(self.width_bits // 32))
+
+    @staticmethod
+    def join(words: Iterable[int]) -> int:
+        """The value of a register from its words, low word first (each masked to 32 bits)."""
+        return sum((int(w) & WORD_MASK) << (32 * i) for i, w in enumerate(words))
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,10 @@ PSG_WGRAD = RegisterMap(
     )
     + _COUNTERS,
 )
+
+# Names of the registers both kernels place identically, in offset order.
+CONTROL_NAMES = tuple(r.name for r in _CONTROL)
+COUNTER_NAMES = tuple(r.name for r in _COUNTERS)  # STATUS and the performance counters (read-only)
 
 GEMM_MODE_CODES = {"i8i8": 0, "i8u8": 1, "i8i16": 2}
 PSG_MODE_CODES = {"signed": 0, "unsigned": 1}
