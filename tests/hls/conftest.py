@@ -16,10 +16,6 @@ HLS_DIR = Path(__file__).resolve().parents[2] / "hls"
 TINY_TILES = csim.TileSizes(gemm_tm=3, gemm_tn=5, gemm_tk=7, psg_tn=3, psg_tk=5, psg_tp=7)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: longer-running test, not needed for a quick check")
-
-
 def _require_compiler() -> None:
     if shutil.which("g++") is None:
         pytest.skip("g++ not found (apt-get install g++): the csim backend cannot be built")

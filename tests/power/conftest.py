@@ -53,7 +53,3 @@ def rapl_root(tmp_path: Path) -> Path:
     write_rapl_zone(root, "intel-rapl:2", "psys", 50_000_000)
     (root / "intel-rapl").mkdir()  # the control-type directory, not a zone
     return root
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: long-running measurement tests (deselect with -m 'not slow')")

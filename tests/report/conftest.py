@@ -23,11 +23,6 @@ REAL_RUNS = {
 }
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: loads the HTML report in headless Chromium (skipped without "
-                                       "`chromium`; deselect with -m 'not browser')")
-
-
 @pytest.fixture(scope="session")
 def real_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three finished runs of 6 iterations on the embedded digits: plain int8, E2-Train, and one with
