@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from e2train.device.base import DEFAULT_TIMEOUT_S, Device, DeviceTimeout, KernelHandle, KernelLimits
-from e2train.device.memory import DEFAULT_BASE, MirrorBuffer, MirroredMemory
+from e2train.device.base import DEFAULT_TIMEOUT_S, DeviceTimeout, KernelHandle, KernelLimits
+from e2train.device.memory import DEFAULT_BASE, MirroredMemory, MirroredMemoryDevice
 from e2train.kernels import regmap
 from e2train.kernels.regmap import RegisterMap
 from e2train.power.simulated_rails import SimulatedRails
@@ -68,7 +68,7 @@ class AxiRamMemory(MirroredMemory):
         self.ram.write(address, raw)
 
 
-class CocotbDevice(Device):
+class CocotbDevice(MirroredMemoryDevice):
     """Kernels of an RTL top level in a running cocotb simulation.
 
     ``ports`` maps each kernel to its ``(AxiLiteMaster, irq signal or None)``; ``ram`` is one of the
@@ -76,6 +76,7 @@ class CocotbDevice(Device):
     """
 
     kind = "rtl"
+    description = "RTL"
 
     def __init__(
         self,
@@ -139,21 +140,6 @@ class CocotbDevice(Device):
 
     def limits(self, kernel: str) -> KernelLimits:
         return self._limits.get(kernel) or KernelLimits()
-
-    def allocate(self, shape: int | tuple[int, ...], dtype: Any = np.uint8) -> MirrorBuffer:
-        return self.memory.allocate(shape, dtype)
-
-    @property
-    def memory_budget_bytes(self) -> int:
-        return self.memory.size // 2
-
-    @property
-    def power_source(self) -> SimulatedRails | None:
-        return self.rails
-
-    @property
-    def power_unavailable_reason(self) -> str:
-        return "" if self.rails is not None else "the RTL device was created with rails=False"
 
     def _read_word(self, kernel: str, offset: int) -> int:
         return self._read_sync(kernel, offset)

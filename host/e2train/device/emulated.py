@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from e2train.device.base import Device, DeviceError, DeviceMemoryError, KernelLimits, UnknownKernelError
+from e2train.device.base import DeviceError, DeviceMemoryError, KernelLimits, UnknownKernelError
 from e2train.device.cycle_model import CycleModel, RunCost
-from e2train.device.memory import DEFAULT_BASE, ArrayMemory, MirrorBuffer
+from e2train.device.memory import DEFAULT_BASE, ArrayMemory, MirroredMemoryDevice
 from e2train.kernels import reference, regmap
 from e2train.kernels.regmap import RegisterMap
 from e2train.power.simulated_rails import SimulatedRails
@@ -197,7 +197,7 @@ class _EmulatedKernel:
             pending.commit()
 
 
-class EmulatedDevice(Device):
+class EmulatedDevice(MirroredMemoryDevice):
     """The accelerator's kernels emulated in-process (see the module docstring).
 
     ``limits`` (one ``KernelLimits`` for every kernel or a dict per kernel) may be *smaller* than the
@@ -206,6 +206,7 @@ class EmulatedDevice(Device):
     """
 
     kind = "emulate"
+    description = "emulated"
 
     def __init__(
         self,
@@ -259,21 +260,6 @@ class EmulatedDevice(Device):
 
     def limits(self, kernel: str) -> KernelLimits:
         return self._limits[kernel]
-
-    def allocate(self, shape: int | tuple[int, ...], dtype: Any = np.uint8) -> MirrorBuffer:
-        return self.memory.allocate(shape, dtype)
-
-    @property
-    def memory_budget_bytes(self) -> int:
-        return self.memory.size // 2
-
-    @property
-    def power_source(self) -> SimulatedRails | None:
-        return self.rails
-
-    @property
-    def power_unavailable_reason(self) -> str:
-        return "" if self.rails is not None else "the emulated device was created with rails=False"
 
     def _read_word(self, kernel: str, offset: int) -> int:
         with self._lock:

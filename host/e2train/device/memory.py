@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from e2train.device.base import DeviceMemoryError
+from e2train.device.base import Device, DeviceMemoryError
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; the package supports 3.10
     from typing import Self
+
+    from e2train.power.simulated_rails import SimulatedRails
 
 log = logging.getLogger(__name__)
 
@@ -262,3 +264,27 @@ class MirrorBuffer(np.ndarray):
 
     def __reduce__(self) -> Any:  # pickling gives a plain array: an address means nothing elsewhere
         return np.asarray(self).copy().__reduce__()
+
+
+class MirroredMemoryDevice(Device):
+    """A device whose memory is a ``MirroredMemory`` in this process (the emulation, the cocotb
+    RTL) and whose power source, if any, is ``rails`` (simulated rails, or None)."""
+
+    memory: MirroredMemory
+    rails: SimulatedRails | None
+    description = "simulated"  # "the <description> device was created with rails=False"
+
+    def allocate(self, shape: int | tuple[int, ...], dtype: Any = np.uint8) -> MirrorBuffer:
+        return self.memory.allocate(shape, dtype)
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        return self.memory.size // 2
+
+    @property
+    def power_source(self) -> SimulatedRails | None:
+        return self.rails
+
+    @property
+    def power_unavailable_reason(self) -> str:
+        return "" if self.rails is not None else f"the {self.description} device was created with rails=False"
