@@ -106,3 +106,13 @@ def test_run_directory_contents(tmp_path) -> None:
     ran = trace[~trace["skipped"]]
     assert (ran["psg_recompute_fraction"].between(0, 1)).all()
     assert (ran["macs_wgrad_predict"] > 0).all()
+
+
+def test_power_source_fills_measured_columns(tmp_path) -> None:
+    cfg = resolve_config("quickstart", overrides={**FAST, "iters": 4, "smd": 0.0, "out": str(tmp_path / "p")})
+    summary = Trainer(cfg, tmp_path / "p", power_spec="simulated:pl").run()
+    trace = read_trace(tmp_path / "p")
+    assert trace["energy_measured_gross_j"].notna().all() and (trace["energy_measured_gross_j"] > 0).all()
+    assert trace["energy_measured_err_j"].notna().all() and (trace["energy_measured_err_j"] > 0).all()
+    assert summary["energy_measured_j"] == pytest.approx(trace["energy_measured_j"].sum())
+    assert (tmp_path / "p" / "power.parquet").exists()  # the raw samples are kept
