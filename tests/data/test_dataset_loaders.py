@@ -124,3 +124,18 @@ def test_shared_cifar10_jpeg_tarball() -> None:
     ds = load_dataset("imagefolder", SHARED_CIFAR)
     assert ds.train_x.shape == (50000, 3, 32, 32) and ds.test_x.shape == (10000, 3, 32, 32)
     assert ds.classes[0] == "airplane" and ds.classes[-1] == "truck"
+
+
+def test_augmentation_is_the_same_in_another_process(tmp_path) -> None:
+    """A resumed run is a new process: its augmented batches must equal the original run's."""
+    import subprocess
+    import sys
+
+    code = ("import torch, numpy as np; from e2train.data.batches import BatchSource; "
+            "from e2train.data.datasets import ImageDataset; "
+            "x = np.arange(4 * 3 * 8 * 8, dtype=np.uint8).reshape(4, 3, 8, 8); y = np.zeros(4, dtype=np.int64); "
+            "ds = ImageDataset('t', x, y, x, y, ('a',), (0.5,) * 3, (0.25,) * 3, augment=True); "
+            "print(float(BatchSource(ds, 4, 7, torch.device('cpu')).materialize(3)[0].sum()))")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": str(s)}).stdout for s in (1, 2)}
+    assert len(outputs) == 1

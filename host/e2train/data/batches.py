@@ -12,6 +12,8 @@ import torch
 
 from e2train.data.datasets import ImageDataset
 
+AUGMENT_STREAM = 2  # a seed-sequence key of its own, apart from SMD's (1) and the batch order
+
 
 class BatchSource:
     """Hands out index batches and turns the ones that run into normalised (augmented) tensors."""
@@ -41,7 +43,10 @@ class BatchSource:
         idx = torch.from_numpy(self.indices(iteration)).to(self.device)
         x = self._train_x[idx]
         if self.dataset.augment:
-            gen = torch.Generator(device="cpu").manual_seed(hash((self.seed, iteration, "aug")) & 0x7FFFFFFF)
+            # SeedSequence, not hash(): Python salts str hashes per process, which would change the
+            # augmentation of a resumed run.
+            aug_seed = int(np.random.SeedSequence([self.seed, iteration, AUGMENT_STREAM]).generate_state(1)[0])
+            gen = torch.Generator(device="cpu").manual_seed(aug_seed)
             x = random_crop_flip(x, gen)
         return self.normalize(x), self._train_y[idx]
 
