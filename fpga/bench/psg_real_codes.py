@@ -370,16 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args(argv)
 
-    sim = args.sim
-    if sim == "auto":
-        sim = "icarus"
-        try:
-            rtl.check_simulator("verilator")
-            sim = "verilator"
-        except BackendUnavailable:
-            pass
     try:
-        rtl.check_simulator(sim)
+        sim = rtl.pick_simulator(args.sim)
     except BackendUnavailable as exc:
         print(f"cannot run the RTL: {exc}", file=sys.stderr)
         return 2
