@@ -20,10 +20,14 @@
 //    word each), an adder tree sums them and the entry's accumulator adds the sum: S MACs per
 //    column per cycle.  The rows r_j of one step are all different, so the columns read different
 //    G banks (no conflicts); steps come from a greedy matching of the unconfident set (column j
-//    takes its lowest row not taken by a lower column), so a tile needs about as many steps as
-//    its busiest row or column has unconfident entries, and none when all are confident.  The
-//    recompute cycles and the MAC counter (which counts only unconfident entries) fall with the
-//    recompute fraction; a full recompute costs S steps, P cycles, the same as the prediction.
+//    takes its lowest row not taken by another column), so a tile needs about as many steps as
+//    its busiest row or column has unconfident entries, and none when all are confident.  Plain
+//    greedy matching can need up to 2S-1 steps, so each step first takes all entries of the
+//    lowest nonempty diagonal (row (j+d) mod S of column j, all on different rows) and fills the
+//    other columns greedily: every step empties a diagonal, so a tile never takes more than S
+//    steps = P cycles, the always-full cost.  The recompute cycles and the MAC counter (which
+//    counts only unconfident entries) fall with the recompute fraction; a full recompute costs
+//    S steps, P cycles, the same as the prediction.
 //  * The MACS counter counts useful predictor MACs (N*K*P in total) plus recompute MACs
 //    (RECOMPUTED * P in total).  CYCLES_MEM_STALL counts cycles waiting for operand rows or for
 //    the output path.
@@ -602,12 +606,16 @@ module e2_psg_wgrad #(
 
     // Recompute schedule.  The unconfident entries form a bipartite graph between tile rows (G
     // banks) and columns; one step lets every column work on one of its entries, all on different
-    // rows, so that the columns read different G banks.  Steps are a greedy matching: column j
-    // takes its lowest remaining row that no lower column took.  The schedule depends only on the
-    // unconfident set, so each P chunk of a multi-chunk tile replays it identically.
+    // rows, so that the columns read different G banks.  Each step first takes every entry of the
+    // lowest nonempty diagonal d (row (j+d) mod S of column j: all on different rows), then
+    // greedily fills the other columns: column j takes its lowest remaining row not yet used.
+    // Every step empties at least one diagonal, so a tile takes at most S steps (P cycles, the
+    // always-full cost); plain greedy matching can take up to 2S-1.  The schedule depends only on
+    // the unconfident set, so each P chunk of a multi-chunk tile replays it identically.
     function [S*SW+S+S*S-1:0] greedy_step(input [S*S-1:0] avail);   // {rows, on, taken entries}
-        integer gjc, gnr;
+        integer gjc, gnr, gdd, gds, gdr;
         reg [S-1:0] used;
+        reg [S-1:0] nz;
         reg [S*SW-1:0] rows;
         reg [S-1:0] on;
         reg [S*S-1:0] taken;
@@ -616,16 +624,37 @@ module e2_psg_wgrad #(
             rows = {(S*SW){1'b0}};
             on = {S{1'b0}};
             taken = {(S*S){1'b0}};
+            // lowest nonempty diagonal
+            nz = {S{1'b0}};
+            for (gdd = 0; gdd < S; gdd = gdd + 1)
+                for (gjc = 0; gjc < S; gjc = gjc + 1)
+                    if (avail[((gjc + gdd) % S) * S + gjc])
+                        nz[gdd] = 1'b1;
+            gds = 0;
+            for (gdd = S - 1; gdd >= 0; gdd = gdd - 1)
+                if (nz[gdd]) gds = gdd;
             for (gjc = 0; gjc < S; gjc = gjc + 1) begin
-                for (gnr = S - 1; gnr >= 0; gnr = gnr - 1) begin
-                    if (avail[gnr * S + gjc] && !used[gnr]) begin
-                        rows[SW * gjc +: SW] = gnr[SW-1:0];
-                        on[gjc] = 1'b1;
-                    end
+                gdr = (gjc + gds) % S;
+                if (avail[gdr * S + gjc]) begin
+                    rows[SW * gjc +: SW] = gdr[SW-1:0];
+                    on[gjc] = 1'b1;
+                    used[gdr] = 1'b1;
+                    taken[gdr * S + gjc] = 1'b1;
                 end
-                if (on[gjc]) begin
-                    used[rows[SW * gjc +: SW]] = 1'b1;
-                    taken[rows[SW * gjc +: SW] * S + gjc] = 1'b1;
+            end
+            // greedy fill of the columns without a diagonal entry
+            for (gjc = 0; gjc < S; gjc = gjc + 1) begin
+                if (!on[gjc]) begin
+                    for (gnr = S - 1; gnr >= 0; gnr = gnr - 1) begin
+                        if (avail[gnr * S + gjc] && !used[gnr]) begin
+                            rows[SW * gjc +: SW] = gnr[SW-1:0];
+                            on[gjc] = 1'b1;
+                        end
+                    end
+                    if (on[gjc]) begin
+                        used[rows[SW * gjc +: SW]] = 1'b1;
+                        taken[rows[SW * gjc +: SW] * S + gjc] = 1'b1;
+                    end
                 end
             end
             greedy_step = {rows, on, taken};
