@@ -8,8 +8,12 @@
 //  * One S x S tile of outputs at a time: PE (i, j) owns entry (n0+i, k0+j).  G rows of the tile
 //    sit in S banks, X rows in S banks, each bank word holding S consecutive p-values, so a
 //    chunk of P (PC values) of a whole tile is on chip.  Two slots: the next tile's rows load
-//    while the current one computes.  When P > PC the tile is processed chunk by chunk and
-//    reloaded for the recompute pass (only if that tile needs one).
+//    while the current one computes.  When P > PC the tile is processed chunk by chunk; if it
+//    needs a recompute pass, that pass starts on the last chunk, still on chip from the
+//    prediction, and reloads the others, reading only the G rows and X rows that hold an
+//    unconfident entry.  Multi-chunk tiles are bound by memory traffic (S x S outputs per
+//    3 S bytes of each p on an 8-byte bus), so these are what make their cycles fall with the
+//    recompute fraction.
 //  * Prediction pass: one p per cycle, every PE does a 16 x 4-bit MAC (G x msb4(X)) into a 48-bit
 //    accumulator: P cycles per tile.
 //  * Decision: |16 * Pr| >= TAU per PE; the unconfident PEs are marked and their accumulators
@@ -335,6 +339,8 @@ module e2_psg_wgrad #(
     reg [1:0]    slot_gok;             // G slot holds the G rows of tile row slot_gn0 (P <= PC only)
     reg [16:0]   slot_gn0_0, slot_gn0_1;
     reg          dec_valid, dec_recompute;   // compute's decision for the current tile
+    reg  [S-1:0] dec_grows, dec_xrows;        // ... and the G / X rows its recompute pass reads
+    reg  [S-1:0] ld_gneed, ld_xneed;          // the recompute pass being loaded reads these rows
     wire         dec_ack;
     wire [1:0]   slot_release;         // from compute
 
@@ -345,6 +351,9 @@ module e2_psg_wgrad #(
     wire [16:0] ld_krem = dim_k - ld_k0;
     wire [16:0] ld_xrows = (ld_krem > S17) ? S17 : ld_krem;
     wire ld_last_chunk = (ld_p0 + PC21 >= dim_p);
+    // the recompute pass reloads every chunk but the last, which stays on chip from the prediction
+    wire ld_next_last = ({1'b0, ld_p0} + {PC21, 1'b0} >= {1'b0, dim_p});
+    wire ld_stop = ld_pass ? ld_next_last : ld_last_chunk;
     wire ld_last_kt = (ld_k0 + S17 >= dim_k);
     wire ld_last_nt = (ld_n0 + S17 >= dim_n);
     wire ld_gslot = single ? ld_npar : ld_slot;
@@ -353,20 +362,28 @@ module e2_psg_wgrad #(
     wire ld_start = (ld_state == LD_LOAD) && !slot_busy[ld_slot];
     wire ld_g_last = ({{(16-SW){1'b0}}, ld_cnt} == ld_grows - 1'b1);
     wire ld_x_last = ({{(16-SW){1'b0}}, ld_cnt} == ld_xrows - 1'b1);
+    // The recompute pass reads only the G rows and X rows that hold an unconfident entry of the
+    // tile: the pass is bound by memory traffic once P spans several chunks, so its cost then
+    // falls with the rows it needs.  Rows it skips take one loader cycle and no bus traffic.
+    wire [S-1:0] ld_above = ~(({{(S-1){1'b0}}, 1'b1} << ld_cnt[SW-1:0] << 1) - {{(S-1){1'b0}}, 1'b1});
+    wire ld_row_need = !ld_pass || ((ld_state == LD_G) ? ld_gneed[ld_cnt[SW-1:0]] : ld_xneed[ld_cnt[SW-1:0]]);
+    wire ld_g_end = ld_g_last || (ld_pass && ((ld_gneed & ld_above) == {S{1'b0}}));
+    wire ld_x_end = ld_x_last || (ld_pass && ((ld_xneed & ld_above) == {S{1'b0}}));
 
-    assign rd_cmd_valid = (ld_state == LD_G) || (ld_state == LD_X);
+    assign rd_cmd_valid = ((ld_state == LD_G) || (ld_state == LD_X)) && ld_row_need;
     assign rd_cmd_addr = ld_ptr;
     assign rd_cmd_len = (ld_state == LD_G) ? {ld_clen[LENW-2:0], 1'b0} : ld_clen[LENW-1:0];
     assign rd_cmd_tag = {(ld_state == LD_X), (ld_state == LD_X) ? ld_slot : ld_gslot,
-                         (ld_state == LD_X) && ld_x_last, ld_cnt[SW-1:0]};
+                         (ld_state == LD_X) && ld_x_end, ld_cnt[SW-1:0]};
     wire rd_fire = rd_cmd_valid && rd_cmd_ready;
+    wire ld_adv = ((ld_state == LD_G) || (ld_state == LD_X)) && (rd_fire || !ld_row_need);
     assign dec_ack = (ld_state == LD_DEC) && dec_valid;
     wire [AW-1:0] ld_poff_g = {{(AW-22){1'b0}}, ld_p0, 1'b0};
     wire [AW-1:0] ld_poff_x = {{(AW-21){1'b0}}, ld_p0};
 
     // the current tile needs no more loads: after its only chunk (P <= PC), after its recompute
     // pass, or when the decision says that no entry needs recomputing
-    wire ld_tile_done = (rd_fire && (ld_state == LD_X) && ld_x_last && (single || (ld_last_chunk && ld_pass))) ||
+    wire ld_tile_done = (ld_adv && (ld_state == LD_X) && ld_x_end && (single || (ld_stop && ld_pass))) ||
                         (dec_ack && !dec_recompute);
 
     always @(posedge clk) begin
@@ -380,6 +397,7 @@ module e2_psg_wgrad #(
             slot_gok <= 2'b00;
             slot_gn0_0 <= 17'd0; slot_gn0_1 <= 17'd0;
             ld_npar <= 1'b0;
+            ld_gneed <= {S{1'b0}}; ld_xneed <= {S{1'b0}};
         end else begin
             slot_busy <= (slot_busy & ~slot_release) | ((ld_start ? 2'b01 : 2'b00) << ld_slot);
             case (ld_state)
@@ -395,8 +413,8 @@ module e2_psg_wgrad #(
                         if (ld_gslot) slot_gn0_1 <= ld_n0; else slot_gn0_0 <= ld_n0;
                     end
                 end
-                LD_G: if (rd_fire) begin
-                    if (ld_g_last) begin
+                LD_G: if (ld_adv) begin
+                    if (ld_g_end) begin
                         ld_cnt <= {(SW+1){1'b0}};
                         ld_ptr <= ld_xtile + ld_poff_x;
                         ld_state <= LD_X;
@@ -405,12 +423,12 @@ module e2_psg_wgrad #(
                         ld_ptr <= ld_ptr + g_rstride;
                     end
                 end
-                LD_X: if (rd_fire) begin
+                LD_X: if (ld_adv) begin
                     ld_cnt <= ld_cnt + 1'b1;
                     ld_ptr <= ld_ptr + x_rstride;
-                    if (ld_x_last) begin
+                    if (ld_x_end) begin
                         ld_slot <= !ld_slot;
-                        if (!single && !ld_last_chunk) begin
+                        if (!single && !ld_stop) begin
                             ld_p0 <= ld_p0 + PC21;
                             ld_state <= LD_LOAD;
                         end else if (!single && !ld_pass) begin
@@ -420,6 +438,8 @@ module e2_psg_wgrad #(
                 end
                 LD_DEC: if (dec_valid && dec_recompute) begin
                     ld_pass <= 1'b1;
+                    ld_gneed <= dec_grows;
+                    ld_xneed <= dec_xrows;
                     ld_p0 <= 21'd0;
                     ld_state <= LD_LOAD;
                 end
@@ -599,8 +619,12 @@ module e2_psg_wgrad #(
     wire [25:0] pe_prod [0:S*S-1];
     wire plan_now = (c_state == C_PLAN);
     wire fin_now = (c_state == C_FIN) && !res_valid;
-    assign slot_release = ((pred_chunk_end && !single) || (plan_now && !any_unconf && single) || rec_chunk_end)
+    // a tile's last chunk stays in its slot after the prediction: the recompute pass starts on it
+    // (no reload) and then takes the reloaded chunks in order
+    assign slot_release = ((pred_chunk_end && !single && !c_last_chunk) || (plan_now && !any_unconf) || rec_chunk_end)
                           ? (2'b01 << c_slot) : 2'b00;
+    wire c_rec_final = c_last_chunk ? (c_p0 == 21'd0)
+                                    : ({1'b0, c_p0} + {PC21, 1'b0} >= {1'b0, dim_p});
     wire c_last_kt = (c_k0 + S17 >= dim_k);
     wire c_last_nt = (c_n0 + S17 >= dim_n);
 
@@ -676,6 +700,23 @@ module e2_psg_wgrad #(
                 popcount_s = popcount_s + {{SW{1'b0}}, v[pi]};
         end
     endfunction
+    // tile rows (G rows) and columns (X rows) with an unconfident entry
+    function [S-1:0] rows_of(input [S*S-1:0] v);
+        integer ri;
+        begin
+            for (ri = 0; ri < S; ri = ri + 1)
+                rows_of[ri] = |v[S * ri +: S];
+        end
+    endfunction
+    function [S-1:0] cols_of(input [S*S-1:0] v);
+        integer ci, cr;
+        begin
+            cols_of = {S{1'b0}};
+            for (ci = 0; ci < S; ci = ci + 1)
+                for (cr = 0; cr < S; cr = cr + 1)
+                    cols_of[ci] = cols_of[ci] | v[S * cr + ci];
+        end
+    endfunction
     // a new schedule starts at the decision and at each chunk of the recompute pass
     wire sched_restart = plan_now || rec_chunk_end;
     wire [S*SW+S+S*S-1:0] next_step = greedy_step(sched_restart ? unconf : todo);
@@ -695,6 +736,7 @@ module e2_psg_wgrad #(
             dec_cnt <= {(SW+1){1'b0}};
             c_otile <= {AW{1'b0}}; c_orow <= {AW{1'b0}};
             dec_valid <= 1'b0; dec_recompute <= 1'b0;
+            dec_grows <= {S{1'b0}}; dec_xrows <= {S{1'b0}};
             s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_elem <= {SW{1'b0}}; s1_rows <= {(S*SW){1'b0}}; s1_on <= {S{1'b0}};
             s2_valid <= 1'b0; s2_pred <= 1'b0; s2_first <= 1'b0; s2_rows <= {(S*SW){1'b0}}; s2_on <= {S{1'b0}};
             s3_valid <= 1'b0; s3_rows <= {(S*SW){1'b0}}; s3_on <= {S{1'b0}};
@@ -749,8 +791,9 @@ module e2_psg_wgrad #(
                     if (!single) begin
                         dec_valid <= 1'b1;
                         dec_recompute <= any_unconf;
+                        dec_grows <= rows_of(unconf);
+                        dec_xrows <= cols_of(unconf);
                     end
-                    c_p0 <= 21'd0;
                     c_w <= {WPBW{1'b0}};
                     c_state <= any_unconf ? C_REC : C_FIN;
                 end
@@ -764,8 +807,8 @@ module e2_psg_wgrad #(
                         st_on <= next_on;
                         todo <= (todo_empty ? unconf : todo) & ~next_taken;
                         if (todo_empty) begin
-                            if (c_last_chunk) c_state <= C_RWAIT;
-                            else c_p0 <= c_p0 + PC21;
+                            if (c_rec_final) c_state <= C_RWAIT;
+                            else c_p0 <= c_last_chunk ? 21'd0 : c_p0 + PC21;
                         end
                     end
                 end

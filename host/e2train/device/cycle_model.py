@@ -21,8 +21,11 @@ gemm (M x K) x (K x N):
 psg_wgrad, X (K x P), G (N x P), S x S output tiles:
     predict   = tiles * P                                one p per cycle, every PE a 4 x 16-bit MAC
     recompute = sum over tiles of (diagonals with an unconfident entry) * ceil(P / S)
-    read      = ceil(K/S) * N * words(2P) + ceil(N/S) * K * words(P)   (+ one reload of a tile that
-                needs recomputing when P > PC)
+    read      P <= PC: N * words(2P) + ceil(N/S) * K * words(P)   (G rows stay on chip for a tile row)
+              P > PC:  ceil(K/S) * N * words(2P) + ceil(N/S) * K * words(P), plus, for each tile
+                       with an unconfident entry, a reload of every chunk but the last of only its
+                       G rows and X rows that hold an unconfident entry
+              (exactly what the RTL reads when P is a multiple of 8: tests/fpga checks it)
     written   = 2 * N * K                                signs and mask
     busy, stall as for gemm with compute = predict + recompute.
 
@@ -95,22 +98,40 @@ class CycleModel:
 
     def psg(self, n: int, k: int, p: int, recompute_mask: np.ndarray) -> RunCost:
         s = self.psg_s
-        tn, tk = _ceil(n, s), _ceil(k, s)
+        tiles = self._psg_tiles(n, k, recompute_mask)
+        tn, tk = tiles.shape[:2]
         predict = tn * tk * p
-        # (N, K) mask -> (tn, S, tk, S) tiles; diagonal of entry (i, j) inside a tile: (i - j) mod S
-        padded = np.zeros((tn * s, tk * s), dtype=bool)
-        padded[:n, :k] = recompute_mask.astype(bool)
-        tiles = padded.reshape(tn, s, tk, s).transpose(0, 2, 1, 3)  # (tn, tk, S, S)
+        # diagonal of entry (i, j) inside a tile: (i - j) mod S
         diag = (np.arange(s)[:, None] - np.arange(s)[None, :]) % s  # (S, S)
         active = np.zeros((tn, tk, s), dtype=bool)
         for d in range(s):
             active[:, :, d] = (tiles & (diag == d)).any(axis=(2, 3))
         recompute = int(active.sum()) * _ceil(p, s)
-        tile_read_g = tk * n * _words(2 * p) * BEAT_BYTES
-        tile_read_x = tn * k * _words(p) * BEAT_BYTES
-        read = tile_read_g + tile_read_x
-        if p > self.psg_pc:  # tiles that recompute reload their rows: a share of the traffic
-            share = float(active.any(axis=2).mean()) if active.size else 0.0
-            read += round(share * read)
         recomputed = int(recompute_mask.astype(bool).sum())
+        read = self._psg_read(n, k, p, tiles)
         return self._finish(predict + recompute, read, 2 * n * k, n * k * p + recomputed * p)
+
+    def psg_read_bytes(self, n: int, k: int, p: int, recompute_mask: np.ndarray) -> int:
+        """Bytes psg_wgrad reads for these operands and decisions (see the module docstring)."""
+        return self._psg_read(n, k, p, self._psg_tiles(n, k, recompute_mask))
+
+    def _psg_tiles(self, n: int, k: int, recompute_mask: np.ndarray) -> np.ndarray:
+        """The (N, K) mask as (tn, tk, S, S) output tiles, zero-padded at the edges."""
+        s = self.psg_s
+        tn, tk = _ceil(n, s), _ceil(k, s)
+        padded = np.zeros((tn * s, tk * s), dtype=bool)
+        padded[:n, :k] = recompute_mask.astype(bool)
+        return padded.reshape(tn, s, tk, s).transpose(0, 2, 1, 3)
+
+    def _psg_read(self, n: int, k: int, p: int, tiles: np.ndarray) -> int:
+        """Read traffic from the (tn, tk, S, S) unconfident tiles, following the RTL's loader."""
+        tn, tk = tiles.shape[:2]
+        if p <= self.psg_pc:
+            return (n * _words(2 * p) + tn * k * _words(p)) * BEAT_BYTES
+        chunks = [min(self.psg_pc, p - p0) for p0 in range(0, p, self.psg_pc)]
+        g_row, x_row = (sum(_words(w * c) for c in chunks) for w in (2, 1))
+        g_reload, x_reload = (sum(_words(w * c) for c in chunks[:-1]) for w in (2, 1))
+        g_rows_needed = int(tiles.any(axis=3).sum())
+        x_rows_needed = int(tiles.any(axis=2).sum())
+        words = tk * n * g_row + tn * k * x_row + g_rows_needed * g_reload + x_rows_needed * x_reload
+        return words * BEAT_BYTES
