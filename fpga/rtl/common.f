@@ -1,0 +1,5 @@
+e2_fifo.v
+e2_ctrl.v
+e2_axi_rd.v
+e2_axi_wr.v
+e2_axi_master.v
