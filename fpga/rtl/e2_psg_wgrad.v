@@ -5,41 +5,49 @@
 //   entry only and sign(F) is output.  Outputs: signs (N x K int8), recompute mask (N x K uint8).
 //
 // Architecture (why):
-//  * One S x S tile of outputs at a time: PE (i, j) owns entry (n0+i, k0+j).  G rows of the tile
-//    sit in S banks, X rows in S banks, each bank word holding S consecutive p-values, so a
-//    chunk of P (PC values) of a whole tile is on chip.  Two slots: the next tile's rows load
-//    while the current one computes.  When P > PC the tile is processed chunk by chunk; if it
-//    needs a recompute pass, that pass starts on the last chunk, still on chip from the
-//    prediction, and reloads the others, reading only the G rows and X rows that hold an
-//    unconfident entry.  Multi-chunk tiles are bound by memory traffic (S x S outputs per
-//    3 S bytes of each p on an 8-byte bus), so these are what make their cycles fall with the
-//    recompute fraction.
-//  * Prediction pass: one p per cycle, every PE does a 16 x 4-bit MAC (G x msb4(X)) into a 48-bit
-//    accumulator: P cycles per tile.
-//  * Decision: |16 * Pr| >= TAU per PE; the unconfident PEs are marked and their accumulators
+//  * An S x S PE array works on one S x S subtile of outputs at a time; PE (i, j) owns entry
+//    (row i, column j) of the subtile.  Subtiles are grouped into blocks of U x TB subtiles
+//    (R = U*S rows of G, TB*S rows of X).  Every PE keeps the partial sums of its entry in all V =
+//    U*TB subtiles of the block in a small memory, so the block's operands can be streamed chunk
+//    by chunk of P (PC values) whatever P is: P is batch x output pixels, far beyond on-chip
+//    storage at training batch sizes.
+//  * Reuse, because the bus (8 bytes per cycle) is the bottleneck otherwise: per chunk, the R G
+//    rows of the block are loaded once into the G banks (bank i holds rows u*S+i, S consecutive
+//    p-values per word) and serve all TB k-subtiles; the S X rows of one k-subtile are loaded once
+//    into the X banks and serve the U subtiles that share them.  A chunk moves 2R + TB*S bytes
+//    per p for U*TB*S*S MACs per p, so the array, not the bus, sets the pace.  Two G slots and two
+//    X slots: the next rows load while the current ones are used.  When P <= PC the block row's
+//    G rows stay on chip for all its blocks.
+//  * Prediction pass: one p per cycle, every PE does a 16 x 4-bit MAC (G x msb4(X)) into its
+//    48-bit accumulator: P cycles per subtile.  The accumulator belongs to the subtile being
+//    worked on; on a change of subtile it is written back to the PE's memory (distributed RAM,
+//    read asynchronously) and the new subtile's partial sum read from it, without a bubble;
+//    back-to-back runs of one subtile continue in the accumulator.
+//  * Decision, after the block's last chunk, subtile by subtile and one row per cycle through S
+//    shared comparators: |16 * Pr| >= TAU, the sign of Pr kept per entry, and the partial sums
 //    cleared to hold F.
-//  * Recompute pass, only for unconfident entries: the PEs are regrouped as S dot-product lanes
-//    per column.  In one step, column j works on one of its unconfident entries (row r_j): its S
-//    PEs multiply S consecutive p-values of G row r_j with the same p-values of X row j (one bank
-//    word each), an adder tree sums them and the entry's accumulator adds the sum: S MACs per
-//    column per cycle.  The rows r_j of one step are all different, so the columns read different
-//    G banks (no conflicts); steps come from a greedy matching of the unconfident set (column j
-//    takes its lowest row not taken by another column), so a tile needs about as many steps as
-//    its busiest row or column has unconfident entries, and none when all are confident.  Plain
-//    greedy matching can need up to 2S-1 steps, so each step first takes all entries of the
-//    lowest nonempty diagonal (row (j+d) mod S of column j, all on different rows) and fills the
-//    other columns greedily: every step empties a diagonal, so a tile never takes more than S
-//    steps = P cycles, the always-full cost.  The recompute cycles and the MAC counter (which
-//    counts only unconfident entries) fall with the recompute fraction; a full recompute costs
-//    S steps, P cycles, the same as the prediction.
+//  * Recompute pass, only for subtiles with an unconfident entry, chunk by chunk again, loading
+//    only the G rows and X rows that hold an unconfident entry; it starts on the prediction's
+//    last chunk, whose G rows are still on chip, so no G load delays it.  The PEs of a subtile are regrouped
+//    as S dot-product lanes per column: in one step column j works on one of its unconfident
+//    entries (row r_j); its S PEs multiply S consecutive p-values of G row r_j with the same
+//    p-values of X row j (one bank word each), an adder tree sums them and the entry's accumulator
+//    adds the sum: S MACs per column per cycle.  The rows of one step are all different, so the
+//    columns read different G banks.  Each step takes every entry of the lowest nonempty diagonal
+//    of the subtile's unconfident set (row (j+d) mod S of column j) and fills the other columns
+//    greedily (lowest remaining row not used): a subtile takes at most S steps (P cycles, the
+//    always-full cost), none when all its entries are confident.
 //  * The MACS counter counts useful predictor MACs (N*K*P in total) plus recompute MACs
 //    (RECOMPUTED * P in total).  CYCLES_MEM_STALL counts cycles waiting for operand rows or for
 //    the output path.
-// Parameters: S a power of two >= 8 (the tile is S x S), PC a power of two >= 2*S.
+// Parameters: S a power of two >= 8 (the subtile is S x S), U and TB powers of two >= 2 (the
+// block is U x TB subtiles), PC a power of two >= 2*S.
 `default_nettype none
 
 module e2_psg_wgrad #(
     parameter S = 8,
+    parameter U = 4,
+    parameter TB = 4,
     parameter PC = 1024,
     parameter AW = 64,
     parameter MAXB = 16
@@ -109,21 +117,33 @@ module e2_psg_wgrad #(
 `include "e2_regmap_psg_wgrad.vh"
     /* verilator lint_on UNUSEDPARAM */
 
+
     localparam SW = $clog2(S);
+    localparam UW = $clog2(U);
+    localparam TW = $clog2(TB);
+    localparam V = U * TB;                // subtiles per block
+    localparam VW = UW + TW;              // subtile index {u, t}
+    localparam R = U * S;                 // G rows per block
+    localparam RW = $clog2(R);
+    localparam XB = TB * S;               // X rows (output columns) per block
     localparam PCW = $clog2(PC);
-    localparam WPB = PC / S;              // bank words per slot
+    localparam WPB = PC / S;              // bank words per chunk
     localparam WPBW = $clog2(WPB);
     localparam GPART = S / 4;             // 64-bit reader words per G bank word (S x 16 bit)
     localparam XPART = S / 8;             // 64-bit reader words per X bank word (S x 8 bit)
     localparam GPW = (GPART > 1) ? $clog2(GPART) : 1;
     localparam XPW = (XPART > 1) ? $clog2(XPART) : 1;
-    localparam BDEPTH = 2 * WPB;
-    localparam BAW = 1 + WPBW;
-    localparam TAGW = 3 + SW;             // {is_x, slot, last_segment, row}
+    localparam GDEPTH = 2 * U * WPB;      // two slots of U rows per bank
+    localparam GAW = 1 + UW + WPBW;
+    localparam XDEPTH = 2 * WPB;          // two slots of one row per bank
+    localparam XAW = 1 + WPBW;
+    localparam TAGW = 3 + RW;             // {is_x, slot, last_segment, row}
     localparam DWW = WPBW + 3;            // reader word index within a segment (<= PC/4 words)
     localparam LENW = 20;
     localparam OWORDS = (S + 7) / 8;      // 64-bit words per output row segment
     localparam [16:0] S17 = S[16:0];
+    localparam [16:0] R17 = R[16:0];
+    localparam [16:0] XB17 = XB[16:0];
     localparam [20:0] PC21 = PC[20:0];
     localparam [20:0] S21 = S[20:0];
     localparam [SW:0] S_L = S[SW:0];
@@ -191,8 +211,8 @@ module e2_psg_wgrad #(
     wire [20:0] dim_p = dim_p32[20:0];
 
     reg x_signed;
-    reg single;          // P fits one chunk: tiles stay on chip for the recompute pass
-    reg [AW-1:0] g_rstride, x_rstride, k_stride, g_tstride, x_tstride, o_tstride;
+    reg single;          // P fits one chunk: a block row's G rows stay on chip for all its blocks
+    reg [AW-1:0] g_rstride, x_rstride, k_stride, g_bstride, x_tstride, x_bstride, o_ustride, o_bstride;
 
     wire bad_dims = (dim_n32 == 32'd0) || (dim_k32 == 32'd0) || (dim_p32 == 32'd0) ||
                     (dim_n32 > MAX_DIM) || (dim_k32 > MAX_DIM) || (dim_p32 > MAX_P);
@@ -211,7 +231,8 @@ module e2_psg_wgrad #(
             dim_n32 <= 32'd0; dim_k32 <= 32'd0; dim_p32 <= 32'd0; tau <= 64'd0; mode32 <= 32'd0;
             x_signed <= 1'b0; single <= 1'b0;
             g_rstride <= {AW{1'b0}}; x_rstride <= {AW{1'b0}}; k_stride <= {AW{1'b0}};
-            g_tstride <= {AW{1'b0}}; x_tstride <= {AW{1'b0}}; o_tstride <= {AW{1'b0}};
+            g_bstride <= {AW{1'b0}}; x_tstride <= {AW{1'b0}}; x_bstride <= {AW{1'b0}};
+            o_ustride <= {AW{1'b0}}; o_bstride <= {AW{1'b0}};
         end else begin
             case (state)
                 S_IDLE: if (core_start) begin
@@ -236,9 +257,11 @@ module e2_psg_wgrad #(
                         g_rstride <= {{(AW-21){1'b0}}, dim_p} << 1;
                         x_rstride <= {{(AW-21){1'b0}}, dim_p};
                         k_stride <= {{(AW-17){1'b0}}, dim_k};
-                        g_tstride <= {{(AW-21){1'b0}}, dim_p} << (SW + 1);
+                        g_bstride <= {{(AW-21){1'b0}}, dim_p} << (RW + 1);
                         x_tstride <= {{(AW-21){1'b0}}, dim_p} << SW;
-                        o_tstride <= {{(AW-17){1'b0}}, dim_k} << SW;
+                        x_bstride <= {{(AW-21){1'b0}}, dim_p} << (SW + TW);
+                        o_ustride <= {{(AW-17){1'b0}}, dim_k} << SW;
+                        o_bstride <= {{(AW-17){1'b0}}, dim_k} << RW;
                         state <= S_SETUP;
                     end
                 end
@@ -250,7 +273,7 @@ module e2_psg_wgrad #(
     end
 
     // =====================================================================================
-    // AXI engines
+    // AXI master
     // =====================================================================================
     wire             rd_cmd_valid, rd_cmd_ready;
     wire [AW-1:0]    rd_cmd_addr;
@@ -281,143 +304,219 @@ module e2_psg_wgrad #(
     );
 
     // =====================================================================================
-    // loader: one load = the G rows (unless already in the slot) and X rows of a tile's chunk
+    // helpers on subtile sets (subtile v = {u, t} = u * TB + t)
     // =====================================================================================
-    localparam [2:0] LD_LOAD = 3'd0, LD_G = 3'd1, LD_X = 3'd2, LD_DEC = 3'd3, LD_END = 3'd4;
+    // lowest set bit of `mask` at or above `from`: {none, index}
+    function [VW:0] next_set(input [V-1:0] mask, input [VW:0] from);
+        integer ni;
+        begin
+            next_set = {1'b1, {VW{1'b0}}};
+            for (ni = V - 1; ni >= 0; ni = ni - 1)
+                if (mask[ni] && (ni >= from))
+                    next_set = {1'b0, ni[VW-1:0]};
+        end
+    endfunction
+    // the first `count` bits set
+    function [V-1:0] low_bits(input [VW:0] count);
+        integer li;
+        begin
+            for (li = 0; li < V; li = li + 1)
+                low_bits[li] = (li < count);
+        end
+    endfunction
+    // n-subtiles u whose subtile (u, t) is set
+    function [V-1:0] u_of_t(input [V-1:0] vset, input [TW-1:0] t);
+        integer ui;
+        begin
+            u_of_t = {V{1'b0}};
+            for (ui = 0; ui < U; ui = ui + 1)
+                u_of_t[ui] = vset[ui * TB + {{(32-TW){1'b0}}, t}];
+        end
+    endfunction
+    // rows (G rows of a subtile) and columns (X rows) that hold a set entry of an S x S mask
+    function [S-1:0] rows_of(input [S*S-1:0] m);
+        integer ri;
+        begin
+            for (ri = 0; ri < S; ri = ri + 1)
+                rows_of[ri] = |m[S * ri +: S];
+        end
+    endfunction
+    function [S-1:0] cols_of(input [S*S-1:0] m);
+        integer ci, cr;
+        begin
+            cols_of = {S{1'b0}};
+            for (ci = 0; ci < S; ci = ci + 1)
+                for (cr = 0; cr < S; cr = cr + 1)
+                    cols_of[ci] = cols_of[ci] | m[S * cr + ci];
+        end
+    endfunction
+
+    reg  [V-1:0] vany;               // subtiles with an unconfident entry (decision)
+    wire [V-1:0] vany_t;             // k-subtiles t with an unconfident entry (any u)
+    genvar gvt;
+    generate
+        for (gvt = 0; gvt < V; gvt = gvt + 1) begin : g_vany_t
+            if (gvt < TB) begin : g_t
+                wire [U-1:0] col;
+                genvar gvu;
+                for (gvu = 0; gvu < U; gvu = gvu + 1) begin : g_u
+                    assign col[gvu] = vany[gvu * TB + gvt];
+                end
+                assign vany_t[gvt] = |col;
+            end else begin : g_pad
+                assign vany_t[gvt] = 1'b0;
+            end
+        end
+    endgenerate
+
+    // =====================================================================================
+    // loader: per block and chunk, the G rows of the block (unless on chip), then the X rows of
+    // each k-subtile; the recompute pass loads only rows with an unconfident entry
+    // =====================================================================================
+    localparam [2:0] LD_GSTART = 3'd0, LD_G = 3'd1, LD_XSTART = 3'd2, LD_X = 3'd3, LD_DEC = 3'd4,
+                     LD_END = 3'd5;
     reg [2:0]    ld_state;
     reg [16:0]   ld_n0, ld_k0;
     reg [20:0]   ld_p0;
-    reg          ld_pass;              // 0: prediction loads, 1: recompute loads (P > PC only)
-    reg [SW:0]   ld_cnt;
-    reg          ld_slot;
-    reg [AW-1:0] ld_gtile, ld_xtile, ld_ptr;
-    reg [1:0]    slot_busy;            // claimed by the loader, not yet released by compute
-    // G buffers: with P <= PC a tile row's G rows stay loaded for all its tiles, in G slot
-    // (tile-row index mod 2); otherwise G and X chunks share the slot index of the load
-    reg          ld_npar;              // parity of the tile row being loaded
-    reg [1:0]    slot_gok;             // G slot holds the G rows of tile row slot_gn0 (P <= PC only)
-    reg [16:0]   slot_gn0_0, slot_gn0_1;
-    reg          dec_valid, dec_recompute;   // compute's decision for the current tile
-    reg  [S-1:0] dec_grows, dec_xrows;        // ... and the G / X rows its recompute pass reads
-    reg  [S-1:0] ld_gneed, ld_xneed;          // the recompute pass being loaded reads these rows
+    reg          ld_pass;              // 0: prediction loads, 1: recompute loads
+    reg [TW-1:0] ld_t;
+    reg [RW:0]   ld_cnt;
+    reg          ld_gs, ld_xs;         // next G / X slot (G: P > PC only)
+    reg          ld_npar;              // parity of the block row (its G slot when P <= PC)
+    reg [AW-1:0] ld_gblk, ld_xblk, ld_ptr;
+    reg [1:0]    g_busy, x_busy;       // claimed by the loader, not yet released by compute
+    reg          dec_valid, dec_recompute;   // compute's decision for the current block
+    reg [R-1:0]  dec_gneed;                  // ... and the rows its recompute pass reads
+    reg [XB-1:0] dec_xneed;
     wire         dec_ack;
-    wire [1:0]   slot_release;         // from compute
+    wire [1:0]   g_release, x_release;       // from compute
 
     wire [20:0] ld_prem = dim_p - ld_p0;
     wire [20:0] ld_clen = (ld_prem > PC21) ? PC21 : ld_prem;
     wire [16:0] ld_nrem = dim_n - ld_n0;
-    wire [16:0] ld_grows = (ld_nrem > S17) ? S17 : ld_nrem;
+    wire [16:0] ld_brows = (ld_nrem > R17) ? R17 : ld_nrem;
     wire [16:0] ld_krem = dim_k - ld_k0;
-    wire [16:0] ld_xrows = (ld_krem > S17) ? S17 : ld_krem;
+    wire [16:0] ld_bcols = (ld_krem > XB17) ? XB17 : ld_krem;
+    wire [16:0] ld_trem = ld_bcols - {{(17-TW-SW){1'b0}}, ld_t, {SW{1'b0}}};
+    wire [16:0] ld_xrows = (ld_trem > S17) ? S17 : ld_trem;
+    wire [16:0] ld_tcount = (ld_bcols + S17 - 17'd1) >> SW;
     wire ld_last_chunk = (ld_p0 + PC21 >= dim_p);
-    // the recompute pass reloads every chunk but the last, which stays on chip from the prediction
-    wire ld_next_last = ({1'b0, ld_p0} + {PC21, 1'b0} >= {1'b0, dim_p});
-    wire ld_stop = ld_pass ? ld_next_last : ld_last_chunk;
-    wire ld_last_kt = (ld_k0 + S17 >= dim_k);
-    wire ld_last_nt = (ld_n0 + S17 >= dim_n);
-    wire ld_gslot = single ? ld_npar : ld_slot;
-    wire [16:0] ld_slot_gn0 = ld_gslot ? slot_gn0_1 : slot_gn0_0;
-    wire ld_skip_g = single && slot_gok[ld_gslot] && (ld_slot_gn0 == ld_n0);
-    wire ld_start = (ld_state == LD_LOAD) && !slot_busy[ld_slot];
-    wire ld_g_last = ({{(16-SW){1'b0}}, ld_cnt} == ld_grows - 1'b1);
-    wire ld_x_last = ({{(16-SW){1'b0}}, ld_cnt} == ld_xrows - 1'b1);
-    // The recompute pass reads only the G rows and X rows that hold an unconfident entry of the
-    // tile: the pass is bound by memory traffic once P spans several chunks, so its cost then
-    // falls with the rows it needs.  Rows it skips take one loader cycle and no bus traffic.
-    wire [S-1:0] ld_above = ~(({{(S-1){1'b0}}, 1'b1} << ld_cnt[SW-1:0] << 1) - {{(S-1){1'b0}}, 1'b1});
-    wire ld_row_need = !ld_pass || ((ld_state == LD_G) ? ld_gneed[ld_cnt[SW-1:0]] : ld_xneed[ld_cnt[SW-1:0]]);
-    wire ld_g_end = ld_g_last || (ld_pass && ((ld_gneed & ld_above) == {S{1'b0}}));
-    wire ld_x_end = ld_x_last || (ld_pass && ((ld_xneed & ld_above) == {S{1'b0}}));
+    wire ld_last_kb = (ld_k0 + XB17 >= dim_k);
+    wire ld_last_nb = (ld_n0 + R17 >= dim_n);
+    // the recompute pass reads the decision's registers directly: they change only at the next
+    // block's decision, after this block's loads have been consumed
+    wire [V-1:0] ld_tmask = ld_pass ? vany_t : low_bits(ld_tcount[VW:0]);
+    wire [VW:0] ld_tfirst = next_set(ld_tmask, {(VW+1){1'b0}});
+    wire [VW:0] ld_tnext = next_set(ld_tmask, {{(VW+1-TW){1'b0}}, ld_t} + 1'b1);
+    // G rows load per chunk when P > PC (except the recompute pass's first chunk, the prediction's
+    // last, still on chip), else once per block row
+    wire ld_load_g = single ? (!ld_pass && (ld_k0 == 17'd0)) : !(ld_pass && ld_last_chunk);
+    // the recompute pass takes the chunks in the order last, first, ..., last but one
+    wire ld_rec_done = single || (!ld_last_chunk && ({1'b0, ld_p0} + {PC21, 1'b0} >= {1'b0, dim_p}));
+    wire ld_gslot = single ? ld_npar : ld_gs;
+    wire ld_g_last = ({{(16-RW){1'b0}}, ld_cnt} == ld_brows - 1'b1);
+    wire ld_x_last = ({{(16-RW){1'b0}}, ld_cnt} == ld_xrows - 1'b1);
+    // Rows the recompute pass skips take one loader cycle and no bus traffic.
+    wire [R-1:0] ld_gabove = ~((({{(R-1){1'b0}}, 1'b1} << ld_cnt[RW-1:0]) << 1) - {{(R-1){1'b0}}, 1'b1});
+    wire [S-1:0] ld_xabove = ~((({{(S-1){1'b0}}, 1'b1} << ld_cnt[SW-1:0]) << 1) - {{(S-1){1'b0}}, 1'b1});
+    wire [S-1:0] ld_xneed_t = dec_xneed[{ld_t, {SW{1'b0}}} +: S];
+    wire ld_row_need = !ld_pass || ((ld_state == LD_G) ? dec_gneed[ld_cnt[RW-1:0]] : ld_xneed_t[ld_cnt[SW-1:0]]);
+    wire ld_g_end = ld_g_last || (ld_pass && ((dec_gneed & ld_gabove) == {R{1'b0}}));
+    wire ld_x_end = ld_x_last || (ld_pass && ((ld_xneed_t & ld_xabove) == {S{1'b0}}));
+    wire g_claim = (ld_state == LD_GSTART) && ld_load_g && !g_busy[ld_gslot];
+    wire x_claim = (ld_state == LD_XSTART) && !x_busy[ld_xs];
+    wire [AW-1:0] ld_xsub = ld_xblk + x_tstride * {{(AW-TW){1'b0}}, ld_t};
 
     assign rd_cmd_valid = ((ld_state == LD_G) || (ld_state == LD_X)) && ld_row_need;
     assign rd_cmd_addr = ld_ptr;
     assign rd_cmd_len = (ld_state == LD_G) ? {ld_clen[LENW-2:0], 1'b0} : ld_clen[LENW-1:0];
-    assign rd_cmd_tag = {(ld_state == LD_X), (ld_state == LD_X) ? ld_slot : ld_gslot,
-                         (ld_state == LD_X) && ld_x_end, ld_cnt[SW-1:0]};
+    assign rd_cmd_tag = {(ld_state == LD_X), (ld_state == LD_X) ? ld_xs : ld_gslot,
+                         (ld_state == LD_X) ? ld_x_end : ld_g_end, ld_cnt[RW-1:0]};
     wire rd_fire = rd_cmd_valid && rd_cmd_ready;
     wire ld_adv = ((ld_state == LD_G) || (ld_state == LD_X)) && (rd_fire || !ld_row_need);
     assign dec_ack = (ld_state == LD_DEC) && dec_valid;
     wire [AW-1:0] ld_poff_g = {{(AW-22){1'b0}}, ld_p0, 1'b0};
     wire [AW-1:0] ld_poff_x = {{(AW-21){1'b0}}, ld_p0};
-
-    // the current tile needs no more loads: after its only chunk (P <= PC), after its recompute
-    // pass, or when the decision says that no entry needs recomputing
-    wire ld_tile_done = (ld_adv && (ld_state == LD_X) && ld_x_end && (single || (ld_stop && ld_pass))) ||
-                        (dec_ack && !dec_recompute);
+    wire ld_xs_done = ld_adv && (ld_state == LD_X) && ld_x_end;     // last X row of a k-subtile
+    // the block needs no more loads: after its recompute pass, or when nothing needs recomputing
+    wire ld_block_done = (ld_xs_done && ld_tnext[VW] && ld_pass && ld_rec_done) ||
+                         (dec_ack && !dec_recompute);
 
     always @(posedge clk) begin
         if (rst || init) begin
-            ld_state <= rst ? LD_END : LD_LOAD;
+            ld_state <= rst ? LD_END : LD_GSTART;
             ld_n0 <= 17'd0; ld_k0 <= 17'd0; ld_p0 <= 21'd0; ld_pass <= 1'b0;
-            ld_cnt <= {(SW+1){1'b0}};
-            ld_slot <= 1'b0;
-            ld_gtile <= g_base; ld_xtile <= x_base; ld_ptr <= g_base;
-            slot_busy <= 2'b00;
-            slot_gok <= 2'b00;
-            slot_gn0_0 <= 17'd0; slot_gn0_1 <= 17'd0;
-            ld_npar <= 1'b0;
-            ld_gneed <= {S{1'b0}}; ld_xneed <= {S{1'b0}};
+            ld_t <= {TW{1'b0}}; ld_cnt <= {(RW+1){1'b0}};
+            ld_gs <= 1'b0; ld_xs <= 1'b0; ld_npar <= 1'b0;
+            ld_gblk <= g_base; ld_xblk <= x_base; ld_ptr <= g_base;
+            g_busy <= 2'b00; x_busy <= 2'b00;
         end else begin
-            slot_busy <= (slot_busy & ~slot_release) | ((ld_start ? 2'b01 : 2'b00) << ld_slot);
+            g_busy <= (g_busy & ~g_release) | (g_claim ? (2'b01 << ld_gslot) : 2'b00);
+            x_busy <= (x_busy & ~x_release) | (x_claim ? (2'b01 << ld_xs) : 2'b00);
             case (ld_state)
-                LD_LOAD: if (ld_start) begin
-                    ld_cnt <= {(SW+1){1'b0}};
-                    if (ld_skip_g) begin
-                        ld_ptr <= ld_xtile + ld_poff_x;
-                        ld_state <= LD_X;
-                    end else begin
-                        ld_ptr <= ld_gtile + ld_poff_g;
+                LD_GSTART: begin
+                    if (!ld_load_g) begin
+                        ld_t <= ld_tfirst[TW-1:0];
+                        ld_state <= LD_XSTART;
+                    end else if (g_claim) begin
+                        ld_cnt <= {(RW+1){1'b0}};
+                        ld_ptr <= ld_gblk + ld_poff_g;
                         ld_state <= LD_G;
-                        slot_gok[ld_gslot] <= single;
-                        if (ld_gslot) slot_gn0_1 <= ld_n0; else slot_gn0_0 <= ld_n0;
                     end
                 end
                 LD_G: if (ld_adv) begin
+                    ld_ptr <= ld_ptr + g_rstride;
+                    ld_cnt <= ld_cnt + 1'b1;
                     if (ld_g_end) begin
-                        ld_cnt <= {(SW+1){1'b0}};
-                        ld_ptr <= ld_xtile + ld_poff_x;
-                        ld_state <= LD_X;
-                    end else begin
-                        ld_cnt <= ld_cnt + 1'b1;
-                        ld_ptr <= ld_ptr + g_rstride;
+                        if (!single) ld_gs <= !ld_gs;
+                        ld_t <= ld_tfirst[TW-1:0];
+                        ld_state <= LD_XSTART;
                     end
                 end
+                LD_XSTART: if (x_claim) begin
+                    ld_cnt <= {(RW+1){1'b0}};
+                    ld_ptr <= ld_xsub + ld_poff_x;
+                    ld_state <= LD_X;
+                end
                 LD_X: if (ld_adv) begin
-                    ld_cnt <= ld_cnt + 1'b1;
                     ld_ptr <= ld_ptr + x_rstride;
+                    ld_cnt <= ld_cnt + 1'b1;
                     if (ld_x_end) begin
-                        ld_slot <= !ld_slot;
-                        if (!single && !ld_stop) begin
+                        ld_xs <= !ld_xs;
+                        if (!ld_tnext[VW]) begin
+                            ld_t <= ld_tnext[TW-1:0];
+                            ld_state <= LD_XSTART;
+                        end else if (!single && !ld_pass && !ld_last_chunk) begin
                             ld_p0 <= ld_p0 + PC21;
-                            ld_state <= LD_LOAD;
-                        end else if (!single && !ld_pass) begin
+                            ld_state <= LD_GSTART;
+                        end else if (!ld_pass) begin
                             ld_state <= LD_DEC;
+                        end else if (!ld_rec_done) begin
+                            ld_p0 <= ld_last_chunk ? 21'd0 : ld_p0 + PC21;
+                            ld_state <= LD_GSTART;
                         end
                     end
                 end
                 LD_DEC: if (dec_valid && dec_recompute) begin
                     ld_pass <= 1'b1;
-                    ld_gneed <= dec_grows;
-                    ld_xneed <= dec_xrows;
-                    ld_p0 <= 21'd0;
-                    ld_state <= LD_LOAD;
+                    ld_state <= LD_GSTART;
                 end
                 default: ;
             endcase
-            if (ld_tile_done) begin
+            if (ld_block_done) begin
                 ld_p0 <= 21'd0;
                 ld_pass <= 1'b0;
-                if (!ld_last_kt) begin
-                    ld_k0 <= ld_k0 + S17;
-                    ld_xtile <= ld_xtile + x_tstride;
-                    ld_state <= LD_LOAD;
-                end else if (!ld_last_nt) begin
+                if (!ld_last_kb) begin
+                    ld_k0 <= ld_k0 + XB17;
+                    ld_xblk <= ld_xblk + x_bstride;
+                    ld_state <= LD_GSTART;
+                end else if (!ld_last_nb) begin
                     ld_k0 <= 17'd0;
-                    ld_n0 <= ld_n0 + S17;
+                    ld_n0 <= ld_n0 + R17;
                     ld_npar <= !ld_npar;
-                    ld_xtile <= x_base;
-                    ld_gtile <= ld_gtile + g_tstride;
-                    ld_state <= LD_LOAD;
+                    ld_xblk <= x_base;
+                    ld_gblk <= ld_gblk + g_bstride;
+                    ld_state <= LD_GSTART;
                 end else begin
                     ld_state <= LD_END;
                 end
@@ -426,24 +525,27 @@ module e2_psg_wgrad #(
     end
 
     // =====================================================================================
-    // data side: G rows -> G banks, X rows -> X banks (S p-values per bank word)
+    // data side: G rows -> G banks (bank = row mod S, row / S selects the U region of a slot),
+    // X rows -> X banks (S p-values per bank word)
     // =====================================================================================
     wire            dt_is_x = rd_out_tag[TAGW-1];
     wire            dt_slot = rd_out_tag[TAGW-2];
     wire            dt_lastseg = rd_out_tag[TAGW-3];
-    wire [SW-1:0]   dt_row = rd_out_tag[SW-1:0];
+    wire [RW-1:0]   dt_row = rd_out_tag[RW-1:0];
+    wire [SW-1:0]   dt_bank = dt_row[SW-1:0];
+    wire [UW-1:0]   dt_u = dt_row[RW-1:SW];
     reg  [DWW-1:0]  dt_w;
-    reg  [1:0]      slot_ready;
-    wire [BAW-1:0]  g_waddr;
-    wire [BAW-1:0]  x_waddr;
+    reg  [1:0]      g_ready, x_ready;
+    wire [GAW-1:0]  g_waddr;
+    wire [XAW-1:0]  x_waddr;
     wire [GPW-1:0]  g_part;
     wire [XPW-1:0]  x_part;
     generate
         if (GPART > 1) begin : g_gpart
-            assign g_waddr = {dt_slot, dt_w[GPW +: WPBW]};
+            assign g_waddr = {dt_slot, dt_u, dt_w[GPW +: WPBW]};
             assign g_part = dt_w[GPW-1:0];
         end else begin : g_gpart1
-            assign g_waddr = {dt_slot, dt_w[WPBW-1:0]};
+            assign g_waddr = {dt_slot, dt_u, dt_w[WPBW-1:0]};
             assign g_part = 1'b0;
         end
         if (XPART > 1) begin : g_xpart
@@ -455,32 +557,34 @@ module e2_psg_wgrad #(
         end
     endgenerate
 
+    wire seg_end = rd_out_valid && rd_out_last && dt_lastseg;
     always @(posedge clk) begin
         if (rst || init) begin
             dt_w <= {DWW{1'b0}};
-            slot_ready <= 2'b00;
+            g_ready <= 2'b00;
+            x_ready <= 2'b00;
         end else begin
             if (rd_out_valid)
                 dt_w <= rd_out_last ? {DWW{1'b0}} : dt_w + 1'b1;
-            slot_ready <= (slot_ready & ~slot_release) |
-                          ((rd_out_valid && rd_out_last && dt_lastseg) ? (2'b01 << dt_slot) : 2'b00);
+            g_ready <= (g_ready & ~g_release) | ((seg_end && !dt_is_x) ? (2'b01 << dt_slot) : 2'b00);
+            x_ready <= (x_ready & ~x_release) | ((seg_end && dt_is_x) ? (2'b01 << dt_slot) : 2'b00);
         end
     end
 
     // banks: part p of a bank word is its own 64-bit memory, so a row that ends inside a bank
     // word can zero the parts above it (padding lanes must multiply as zero)
     wire issue;
-    wire [BAW-1:0] g_raddr;
-    wire [BAW-1:0] x_raddr;
-    wire [S*S*16-1:0] gq;     // bank i: S G values of row n0+i
-    wire [S*S*8-1:0]  xq;     // bank j: S X values of row k0+j
+    wire [GAW-1:0] g_raddr;
+    wire [XAW-1:0] x_raddr;
+    wire [S*S*16-1:0] gq;     // bank i: S G values of row u*S+i of the current subtile
+    wire [S*S*8-1:0]  xq;     // bank j: S X values of column j of the current subtile
     genvar gb, gp;
     generate
         for (gb = 0; gb < S; gb = gb + 1) begin : g_gbank
             for (gp = 0; gp < GPART; gp = gp + 1) begin : g_part_mem
-                reg [63:0] mem [0:BDEPTH-1];
+                reg [63:0] mem [0:GDEPTH-1];
                 reg [63:0] q;
-                wire hit = rd_out_valid && !dt_is_x && (dt_row == gb) &&
+                wire hit = rd_out_valid && !dt_is_x && (dt_bank == gb) &&
                            ((g_part == gp) || (rd_out_last && ({1'b0, g_part} + 1'b1 <= gp)));
                 always @(posedge clk) begin
                     if (hit)
@@ -493,9 +597,9 @@ module e2_psg_wgrad #(
         end
         for (gb = 0; gb < S; gb = gb + 1) begin : g_xbank
             for (gp = 0; gp < XPART; gp = gp + 1) begin : g_part_mem
-                reg [63:0] mem [0:BDEPTH-1];
+                reg [63:0] mem [0:XDEPTH-1];
                 reg [63:0] q;
-                wire hit = rd_out_valid && dt_is_x && (dt_row == gb) &&
+                wire hit = rd_out_valid && dt_is_x && (dt_bank == gb) &&
                            ((x_part == gp) || (rd_out_last && ({1'b0, x_part} + 1'b1 <= gp)));
                 always @(posedge clk) begin
                     if (hit)
@@ -511,90 +615,133 @@ module e2_psg_wgrad #(
     // =====================================================================================
     // compute sequencer
     // =====================================================================================
-    localparam [2:0] C_PRED = 3'd0, C_PWAIT = 3'd1, C_DEC = 3'd2, C_PLAN = 3'd3, C_REC = 3'd4,
-                     C_RWAIT = 3'd5, C_FIN = 3'd6, C_END = 3'd7;
-    reg [2:0]    c_state;
+    localparam [3:0] C_GWAIT = 4'd0, C_XWAIT = 4'd1, C_PRED = 4'd2, C_PLAN = 4'd3, C_REC = 4'd4,
+                     C_TEND = 4'd5, C_PWAIT = 4'd6, C_FLUSH = 4'd7, C_DROW = 4'd8, C_DAGG = 4'd9,
+                     C_DEND = 4'd10, C_FSET = 4'd11, C_BEND = 4'd12, C_END = 4'd13;
+    reg [3:0]    c_state;
     reg [16:0]   c_n0, c_k0;
     reg [20:0]   c_p0;
+    reg          c_pass;
+    reg [UW-1:0] c_u;
+    reg [TW-1:0] c_t;
     reg [PCW-1:0] c_p;
     reg [WPBW-1:0] c_w;
+    reg          c_gs, c_xs, c_npar;
+    reg          c_runfirst;         // the next issue starts a run (a subtile's chunk)
+    reg [AW-1:0] c_orow;             // n0 * K: output offset of the block row
     reg [S*SW-1:0] st_rows;          // recompute step: G row handled by each column
     reg [S-1:0]  st_on;              // ... and whether the column has an entry in this step
-    reg [S*S-1:0] todo;              // unconfident entries not yet scheduled in this chunk
-    reg          c_slot;
-    reg          c_npar;             // parity of the tile row being computed (its G slot if P <= PC)
-    reg [AW-1:0] c_otile;            // n0 * K + k0: output offset of the tile
-    reg [AW-1:0] c_orow;             // n0 * K
+    reg [S*S-1:0] todo;              // unconfident entries of the subtile not yet scheduled
     reg          res_valid;
-    reg          s1_valid, s1_pred, s1_first;
+    reg          acc_live;           // the accumulators hold subtile acc_v (its memory copy is stale)
+    reg [VW-1:0] acc_v;
+    reg          s1_valid, s1_pred, s1_first, s1_zero;
     reg [SW-1:0] s1_elem;
+    reg [VW-1:0] s1_v;
     reg [S*SW-1:0] s1_rows;
     reg [S-1:0]  s1_on;
-    reg          s2_valid, s2_pred, s2_first;
+    reg          s2_valid, s2_pred, s2_first, s2_zero;
+    reg [VW-1:0] s2_v;
     reg [S*SW-1:0] s2_rows;
     reg [S-1:0]  s2_on;
-    reg          s3_valid;
+    reg          s3_valid, s3_first;
+    reg [VW-1:0] s3_v;
     reg [S*SW-1:0] s3_rows;
     reg [S-1:0]  s3_on;
 
+    wire [VW-1:0] c_v = {c_u, c_t};
+    wire c_gslot = single ? c_npar : c_gs;
     wire [20:0] c_prem = dim_p - c_p0;
     wire [20:0] c_clen = (c_prem > PC21) ? PC21 : c_prem;
     wire [20:0] c_nw = (c_clen + S21 - 21'd1) >> SW;                 // bank words in this chunk
     wire [16:0] c_nrem = dim_n - c_n0;
-    wire [16:0] c_rv = (c_nrem > S17) ? S17 : c_nrem;          // valid rows (n) of the tile
+    wire [16:0] c_brows = (c_nrem > R17) ? R17 : c_nrem;
     wire [16:0] c_krem = dim_k - c_k0;
-    wire [16:0] c_cv = (c_krem > S17) ? S17 : c_krem;          // valid columns (k)
+    wire [16:0] c_bcols = (c_krem > XB17) ? XB17 : c_krem;
+    wire [16:0] c_urem = c_brows - {{(17-UW-SW){1'b0}}, c_u, {SW{1'b0}}};
+    wire [16:0] c_rv = (c_urem > S17) ? S17 : c_urem;          // valid rows (n) of the subtile
+    wire [16:0] c_trem = c_bcols - {{(17-TW-SW){1'b0}}, c_t, {SW{1'b0}}};
+    wire [16:0] c_cv = (c_trem > S17) ? S17 : c_trem;          // valid columns (k)
+    wire [16:0] c_ucount = (c_brows + S17 - 17'd1) >> SW;
+    wire [16:0] c_tcount = (c_bcols + S17 - 17'd1) >> SW;
     wire c_last_chunk = (c_p0 + PC21 >= dim_p);
+    // the recompute pass takes the last chunk first (its G rows are still on chip), then the others
+    wire c_rec_done = !c_last_chunk && ({1'b0, c_p0} + {PC21, 1'b0} >= {1'b0, dim_p});
+    wire c_last_kb = (c_k0 + XB17 >= dim_k);
+    wire c_last_nb = (c_n0 + R17 >= dim_n);
     wire c_last_p = ({{(21-PCW){1'b0}}, c_p} == c_clen - 1'b1);
     wire c_last_w = ({{(21-WPBW){1'b0}}, c_w} == c_nw - 1'b1);
-    wire c_ready = slot_ready[c_slot];
     wire pipe_empty = !s1_valid && !s2_valid && !s3_valid;
     // lanes of the current recompute word (the last word of a chunk may be partial)
     wire [20:0] c_wlanes_rem = c_clen - {{(21-WPBW-SW){1'b0}}, c_w, {SW{1'b0}}};
     wire [SW:0] c_lanes = (c_wlanes_rem > S21) ? S_L : c_wlanes_rem[SW:0];
+    wire [S-1:0] c_rowv, c_colv;     // rows / columns of the subtile inside the matrices
+    genvar gv;
+    generate
+        for (gv = 0; gv < S; gv = gv + 1) begin : g_valid
+            localparam [SW-1:0] GV = gv[SW-1:0];
+            assign c_rowv[gv] = ({{(17-UW-SW){1'b0}}, c_u, GV} < c_brows);
+            assign c_colv[gv] = ({{(17-TW-SW){1'b0}}, c_t, GV} < c_bcols);
+        end
+    endgenerate
 
-    wire pred_issue = (c_state == C_PRED) && c_ready;
-    wire rec_issue = (c_state == C_REC) && c_ready;
+    // subtile order: k-subtiles t, and for each the n-subtiles u; the recompute pass visits only
+    // subtiles with an unconfident entry
+    wire [V-1:0] c_tmask = c_pass ? vany_t : low_bits(c_tcount[VW:0]);
+    wire [V-1:0] c_umask = c_pass ? u_of_t(vany, c_t) : low_bits(c_ucount[VW:0]);
+    wire [VW:0] c_tfirst = next_set(c_tmask, {(VW+1){1'b0}});
+    wire [VW:0] c_tnext = next_set(c_tmask, {{(VW+1-TW){1'b0}}, c_t} + 1'b1);
+    wire [VW:0] c_ufirst = next_set(c_umask, {(VW+1){1'b0}});
+    wire [VW:0] c_unext = next_set(c_umask, {{(VW+1-UW){1'b0}}, c_u} + 1'b1);
+    // every subtile, for the decision; the valid ones, for the results
+    wire [VW:0] c_vnext = {1'b0, c_v} + 1'b1;
+    wire c_fin_last_t = ({{(16-TW){1'b0}}, c_t} + 17'd1 >= c_tcount);
+    wire c_fin_last_u = ({{(16-UW){1'b0}}, c_u} + 17'd1 >= c_ucount);
+
+    wire pred_issue = (c_state == C_PRED);
+    wire rec_issue = (c_state == C_REC);
     assign issue = pred_issue || rec_issue;
     wire [WPBW-1:0] c_word = pred_issue ? c_p[PCW-1:SW] : c_w;
-    assign g_raddr = {single ? c_npar : c_slot, c_word};
-    assign x_raddr = {c_slot, c_word};
-    wire pred_chunk_end = pred_issue && c_last_p;
+    assign g_raddr = {c_gslot, c_u, c_word};
+    assign x_raddr = {c_xs, c_word};
     wire todo_empty = (todo == {(S*S){1'b0}});
-    wire rec_chunk_end = rec_issue && c_last_w && todo_empty;
-    wire [S*S-1:0] unconf;           // registered by the PEs in C_DEC, used from C_PLAN on
-    wire any_unconf = |unconf;
-    // decision, one tile row per cycle through S shared comparators (not S*S): row r's
-    // accumulators are registered in cycle r and decided in cycle r+1
-    wire dec_now = (c_state == C_DEC);
+    wire [S*S-1:0] unconf;           // of subtile c_v, from the PEs' decision bits
+    // decision, one subtile row per cycle through S shared comparators: row r's partial sums are
+    // registered in cycle r and decided in cycle r+1
     reg [SW:0] dec_cnt;
-    wire dec_load = dec_now && !dec_cnt[SW];
+    wire dec_load = (c_state == C_DROW) && !dec_cnt[SW];
+    wire dec_clear = (c_state == C_DAGG);   // the subtile's sums restart at zero to hold F
     reg dec_cap;
     reg [SW-1:0] dec_cap_row;
     reg [S*48-1:0] dec_vals;
     // every PE's accumulator and product, one net per PE (a net array rather than one wide
     // vector: event-driven simulators update a wide vector with many drivers very slowly)
-    wire [47:0] pe_acc [0:S*S-1];
+    wire [47:0] pe_sum [0:S*S-1];
     wire [25:0] pe_prod [0:S*S-1];
     wire plan_now = (c_state == C_PLAN);
-    wire fin_now = (c_state == C_FIN) && !res_valid;
-    // a tile's last chunk stays in its slot after the prediction: the recompute pass starts on it
-    // (no reload) and then takes the reloaded chunks in order
-    assign slot_release = ((pred_chunk_end && !single && !c_last_chunk) || (plan_now && !any_unconf) || rec_chunk_end)
-                          ? (2'b01 << c_slot) : 2'b00;
-    wire c_rec_final = c_last_chunk ? (c_p0 == 21'd0)
-                                    : ({1'b0, c_p0} + {PC21, 1'b0} >= {1'b0, dim_p});
-    wire c_last_kt = (c_k0 + S17 >= dim_k);
-    wire c_last_nt = (c_n0 + S17 >= dim_n);
+    wire fin_now = (c_state == C_FSET) && !res_valid;
+    wire tend_now = (c_state == C_TEND);
+    wire chunk_end = tend_now && c_tnext[VW];
+    assign x_release = tend_now ? (2'b01 << c_xs) : 2'b00;
+    // P > PC: a G slot is released after its chunk, except the prediction's last chunk, which the
+    // recompute pass uses first (or which is released at once when nothing needs recomputing)
+    wire g_done = !single && ((chunk_end && (c_pass || !c_last_chunk)) || ((c_state == C_DEND) && !(|vany)));
+    assign g_release = g_done ? (2'b01 << c_gs) :
+                       ((c_state == C_BEND) && single && c_last_kb) ? (2'b01 << c_npar) : 2'b00;
 
-    // Recompute schedule.  The unconfident entries form a bipartite graph between tile rows (G
-    // banks) and columns; one step lets every column work on one of its entries, all on different
-    // rows, so that the columns read different G banks.  Each step first takes every entry of the
-    // lowest nonempty diagonal d (row (j+d) mod S of column j: all on different rows), then
-    // greedily fills the other columns: column j takes its lowest remaining row not yet used.
-    // Every step empties at least one diagonal, so a tile takes at most S steps (P cycles, the
-    // always-full cost); plain greedy matching can take up to 2S-1.  The schedule depends only on
-    // the unconfident set, so each P chunk of a multi-chunk tile replays it identically.
+    // accumulator switching: a run's first accumulation loads the subtile's partial sum (zero in
+    // the first chunk of the prediction) unless the accumulators already hold that subtile, and
+    // writes the accumulators back to the subtile they held
+    wire acc_pred = s2_valid && s2_pred;
+    wire acc_rec = s3_valid;
+    wire acc_first = acc_pred ? s2_first : (acc_rec && s3_first);
+    wire [VW-1:0] acc_runv = acc_pred ? s2_v : s3_v;
+    wire acc_keep = acc_live && (acc_v == acc_runv);
+    wire wb_en = (acc_first && acc_live && !acc_keep) || ((c_state == C_FLUSH) && acc_live);
+    // the PE memories are read asynchronously (distributed RAM): at the accumulating stage during a
+    // run, else the subtile of the decision or the results
+    wire [VW-1:0] sum_rv = acc_pred ? s2_v : (acc_rec ? s3_v : c_v);
+
     function [S*SW+S+S*S-1:0] greedy_step(input [S*S-1:0] avail);   // {rows, on, taken entries}
         integer gjc, gnr, gdd, gds, gdr;
         reg [S-1:0] used;
@@ -659,26 +806,7 @@ module e2_psg_wgrad #(
                 popcount_s = popcount_s + {{SW{1'b0}}, v[pi]};
         end
     endfunction
-    // tile rows (G rows) and columns (X rows) with an unconfident entry
-    function [S-1:0] rows_of(input [S*S-1:0] v);
-        integer ri;
-        begin
-            for (ri = 0; ri < S; ri = ri + 1)
-                rows_of[ri] = |v[S * ri +: S];
-        end
-    endfunction
-    function [S-1:0] cols_of(input [S*S-1:0] v);
-        integer ci, cr;
-        begin
-            cols_of = {S{1'b0}};
-            for (ci = 0; ci < S; ci = ci + 1)
-                for (cr = 0; cr < S; cr = cr + 1)
-                    cols_of[ci] = cols_of[ci] | v[S * cr + ci];
-        end
-    endfunction
-    // a new schedule starts at the decision and at each chunk of the recompute pass
-    wire sched_restart = plan_now || rec_chunk_end;
-    wire [S*SW+S+S*S-1:0] next_step = greedy_step(sched_restart ? unconf : todo);
+    wire [S*SW+S+S*S-1:0] next_step = greedy_step(plan_now ? unconf : todo);
     wire [S*SW-1:0] next_rows = next_step[S+S*S +: S*SW];
     wire [S-1:0]    next_on = next_step[S*S +: S];
     wire [S*S-1:0]  next_taken = next_step[S*S-1:0];
@@ -688,104 +816,196 @@ module e2_psg_wgrad #(
     integer dv;
     always @(posedge clk) begin
         if (rst || init) begin
-            c_state <= rst ? C_END : C_PRED;
-            c_n0 <= 17'd0; c_k0 <= 17'd0; c_p0 <= 21'd0; c_p <= {PCW{1'b0}};
-            c_w <= {WPBW{1'b0}}; c_slot <= 1'b0; c_npar <= 1'b0;
+            c_state <= rst ? C_END : C_GWAIT;
+            c_n0 <= 17'd0; c_k0 <= 17'd0; c_p0 <= 21'd0; c_pass <= 1'b0;
+            c_u <= {UW{1'b0}}; c_t <= {TW{1'b0}}; c_p <= {PCW{1'b0}}; c_w <= {WPBW{1'b0}};
+            c_gs <= 1'b0; c_xs <= 1'b0; c_npar <= 1'b0; c_runfirst <= 1'b0;
+            c_orow <= {AW{1'b0}};
             st_rows <= {(S*SW){1'b0}}; st_on <= {S{1'b0}}; todo <= {(S*S){1'b0}};
+            vany <= {V{1'b0}};
             dec_cnt <= {(SW+1){1'b0}};
-            c_otile <= {AW{1'b0}}; c_orow <= {AW{1'b0}};
             dec_valid <= 1'b0; dec_recompute <= 1'b0;
-            dec_grows <= {S{1'b0}}; dec_xrows <= {S{1'b0}};
-            s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_elem <= {SW{1'b0}}; s1_rows <= {(S*SW){1'b0}}; s1_on <= {S{1'b0}};
-            s2_valid <= 1'b0; s2_pred <= 1'b0; s2_first <= 1'b0; s2_rows <= {(S*SW){1'b0}}; s2_on <= {S{1'b0}};
-            s3_valid <= 1'b0; s3_rows <= {(S*SW){1'b0}}; s3_on <= {S{1'b0}};
+            dec_gneed <= {R{1'b0}}; dec_xneed <= {XB{1'b0}};
+            acc_live <= 1'b0; acc_v <= {VW{1'b0}};
+            s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_zero <= 1'b0; s1_elem <= {SW{1'b0}};
+            s1_v <= {VW{1'b0}}; s1_rows <= {(S*SW){1'b0}}; s1_on <= {S{1'b0}};
+            s2_valid <= 1'b0; s2_pred <= 1'b0; s2_first <= 1'b0; s2_zero <= 1'b0; s2_v <= {VW{1'b0}};
+            s2_rows <= {(S*SW){1'b0}}; s2_on <= {S{1'b0}};
+            s3_valid <= 1'b0; s3_first <= 1'b0; s3_v <= {VW{1'b0}}; s3_rows <= {(S*SW){1'b0}};
+            s3_on <= {S{1'b0}};
             dec_cap <= 1'b0; dec_cap_row <= {SW{1'b0}};
         end else begin
             dec_cap <= dec_load;
             dec_cap_row <= dec_cnt[SW-1:0];
             if (dec_load)
                 for (dv = 0; dv < S; dv = dv + 1)
-                    dec_vals[48 * dv +: 48] <= pe_acc[{dec_cnt[SW-1:0], {SW{1'b0}}} | dv[2*SW-1:0]];
+                    dec_vals[48 * dv +: 48] <= pe_sum[{dec_cnt[SW-1:0], {SW{1'b0}}} | dv[2*SW-1:0]];
             s1_valid <= issue;
             s1_pred <= pred_issue;
-            s1_first <= (c_p0 == 21'd0) && (c_p == {PCW{1'b0}});
+            s1_first <= issue && c_runfirst;
+            s1_zero <= pred_issue && (c_p0 == 21'd0);
             s1_elem <= c_p[SW-1:0];
+            s1_v <= c_v;
             s1_rows <= st_rows;
             s1_on <= st_on;
             s2_valid <= s1_valid;
             s2_pred <= s1_pred;
             s2_first <= s1_first;
+            s2_zero <= s1_zero;
+            s2_v <= s1_v;
             s2_rows <= s1_rows;
             s2_on <= s1_on;
             s3_valid <= s2_valid && !s2_pred;
+            s3_first <= s2_first;
+            s3_v <= s2_v;
             s3_rows <= s2_rows;
             s3_on <= s2_on;
+            if (issue)
+                c_runfirst <= 1'b0;
             if (dec_ack)
                 dec_valid <= 1'b0;
-            if (slot_release != 2'b00)
-                c_slot <= !c_slot;
+            if (acc_first) begin
+                acc_live <= 1'b1;
+                acc_v <= acc_runv;
+            end
             case (c_state)
-                C_PRED: if (pred_issue) begin
+                C_GWAIT: if (g_ready[c_gslot]) begin
+                    c_t <= c_tfirst[TW-1:0];
+                    c_state <= C_XWAIT;
+                end
+                C_XWAIT: if (x_ready[c_xs]) begin
+                    c_u <= c_ufirst[UW-1:0];
+                    c_p <= {PCW{1'b0}};
+                    c_runfirst <= 1'b1;
+                    c_state <= c_pass ? C_PLAN : C_PRED;
+                end
+                C_PRED: begin
                     if (!c_last_p) begin
                         c_p <= c_p + 1'b1;
                     end else begin
                         c_p <= {PCW{1'b0}};
-                        if (c_last_chunk) c_state <= C_PWAIT;
-                        else c_p0 <= c_p0 + PC21;
-                    end
-                end
-                C_PWAIT: if (pipe_empty) c_state <= C_DEC;
-                C_DEC: begin
-                    if (dec_cnt[SW]) begin    // the last row is being decided
-                        dec_cnt <= {(SW+1){1'b0}};
-                        c_state <= C_PLAN;
-                    end else begin
-                        dec_cnt <= dec_cnt + 1'b1;
+                        if (!c_unext[VW]) begin
+                            c_u <= c_unext[UW-1:0];
+                            c_runfirst <= 1'b1;
+                        end else begin
+                            c_state <= C_TEND;
+                        end
                     end
                 end
                 C_PLAN: begin
                     st_rows <= next_rows;
                     st_on <= next_on;
                     todo <= unconf & ~next_taken;
-                    if (!single) begin
-                        dec_valid <= 1'b1;
-                        dec_recompute <= any_unconf;
-                        dec_grows <= rows_of(unconf);
-                        dec_xrows <= cols_of(unconf);
-                    end
                     c_w <= {WPBW{1'b0}};
-                    c_state <= any_unconf ? C_REC : C_FIN;
+                    c_runfirst <= 1'b1;
+                    c_state <= C_REC;
                 end
-                C_REC: if (rec_issue) begin
+                C_REC: begin
                     if (!c_last_w) begin
                         c_w <= c_w + 1'b1;
                     end else begin
                         c_w <= {WPBW{1'b0}};
-                        // next step of this chunk, or the first step again for the next chunk
                         st_rows <= next_rows;
                         st_on <= next_on;
-                        todo <= (todo_empty ? unconf : todo) & ~next_taken;
+                        todo <= todo & ~next_taken;
                         if (todo_empty) begin
-                            if (c_rec_final) c_state <= C_RWAIT;
-                            else c_p0 <= c_last_chunk ? 21'd0 : c_p0 + PC21;
+                            if (!c_unext[VW]) begin
+                                c_u <= c_unext[UW-1:0];
+                                c_state <= C_PLAN;
+                            end else begin
+                                c_state <= C_TEND;
+                            end
                         end
                     end
                 end
-                C_RWAIT: if (pipe_empty) c_state <= C_FIN;
-                C_FIN: if (!res_valid) begin
+                C_TEND: begin
+                    c_xs <= !c_xs;
+                    if (!c_tnext[VW]) begin
+                        c_t <= c_tnext[TW-1:0];
+                        c_state <= C_XWAIT;
+                    end else begin
+                        if (g_done)
+                            c_gs <= !c_gs;
+                        if (single || (c_pass ? c_rec_done : c_last_chunk)) begin
+                            c_state <= C_PWAIT;
+                        end else begin
+                            c_p0 <= (c_pass && c_last_chunk) ? 21'd0 : c_p0 + PC21;
+                            c_state <= C_GWAIT;
+                        end
+                    end
+                end
+                C_PWAIT: if (pipe_empty) c_state <= C_FLUSH;
+                C_FLUSH: begin
+                    acc_live <= 1'b0;
+                    c_u <= {UW{1'b0}};
+                    c_t <= {TW{1'b0}};
+                    if (!c_pass) begin
+                        vany <= {V{1'b0}};
+                        dec_gneed <= {R{1'b0}};
+                        dec_xneed <= {XB{1'b0}};
+                        dec_cnt <= {(SW+1){1'b0}};
+                        c_state <= C_DROW;
+                    end else begin
+                        c_state <= C_FSET;
+                    end
+                end
+                C_DROW: begin
+                    if (dec_cnt[SW]) begin    // the last row is being decided
+                        dec_cnt <= {(SW+1){1'b0}};
+                        c_state <= C_DAGG;
+                    end else begin
+                        dec_cnt <= dec_cnt + 1'b1;
+                    end
+                end
+                C_DAGG: begin
+                    vany[c_v] <= |unconf;
+                    dec_gneed[{c_u, {SW{1'b0}}} +: S] <= dec_gneed[{c_u, {SW{1'b0}}} +: S] | rows_of(unconf);
+                    dec_xneed[{c_t, {SW{1'b0}}} +: S] <= dec_xneed[{c_t, {SW{1'b0}}} +: S] | cols_of(unconf);
+                    if (!c_vnext[VW]) begin
+                        {c_u, c_t} <= c_vnext[VW-1:0];
+                        c_state <= C_DROW;
+                    end else begin
+                        c_state <= C_DEND;
+                    end
+                end
+                C_DEND: begin
+                    dec_valid <= 1'b1;
+                    dec_recompute <= |vany;
+                    c_u <= {UW{1'b0}};
+                    c_t <= {TW{1'b0}};
+                    if (g_done)
+                        c_gs <= !c_gs;
+                    if (|vany) begin
+                        c_pass <= 1'b1;
+                        c_state <= C_GWAIT;
+                    end else begin
+                        c_state <= C_FSET;
+                    end
+                end
+                C_FSET: if (!res_valid) begin
+                    if (!c_fin_last_t) begin
+                        c_t <= c_t + 1'b1;
+                    end else if (!c_fin_last_u) begin
+                        c_t <= {TW{1'b0}};
+                        c_u <= c_u + 1'b1;
+                    end else begin
+                        c_state <= C_BEND;
+                    end
+                end
+                C_BEND: begin
                     c_p0 <= 21'd0;
-                    c_p <= {PCW{1'b0}};
-                    if (!c_last_kt) begin
-                        c_k0 <= c_k0 + S17;
-                        c_otile <= c_otile + {{(AW-17){1'b0}}, S17};
-                        c_state <= C_PRED;
-                    end else if (!c_last_nt) begin
+                    c_pass <= 1'b0;
+                    c_u <= {UW{1'b0}};
+                    c_t <= {TW{1'b0}};
+                    if (!c_last_kb) begin
+                        c_k0 <= c_k0 + XB17;
+                        c_state <= C_GWAIT;
+                    end else if (!c_last_nb) begin
                         c_k0 <= 17'd0;
-                        c_n0 <= c_n0 + S17;
+                        c_n0 <= c_n0 + R17;
                         c_npar <= !c_npar;
-                        c_orow <= c_orow + o_tstride;
-                        c_otile <= c_orow + o_tstride;
-                        c_state <= C_PRED;
+                        c_orow <= c_orow + o_bstride;
+                        c_state <= C_GWAIT;
                     end else begin
                         c_state <= C_END;
                     end
@@ -844,7 +1064,7 @@ module e2_psg_wgrad #(
         end
     endfunction
 
-    // decision of the registered tile row: S comparators shared by all rows
+    // decision of the registered subtile row: S comparators shared by all rows
     wire [S-1:0] conf_cols;
     genvar gq2;
     generate
@@ -860,49 +1080,56 @@ module e2_psg_wgrad #(
     generate
         for (gi = 0; gi < S; gi = gi + 1) begin : g_row
             for (gj = 0; gj < S; gj = gj + 1) begin : g_pe
-                // operands: prediction uses G[n0+i][p] and msb4(X[k0+j][p]); recompute lane i of
-                // column j uses G[row (j+s) mod S][lane i] and X[k0+j][lane i].  Products and the
+                // operands: prediction uses G[row i][p] and msb4(X[column j][p]); recompute lane i
+                // of column j uses G[row r_j][lane i] and X[column j][lane i].  Products and the
                 // decision are evaluated inside the clocked block (functions) so that event-driven
                 // simulators do not re-evaluate them on every intermediate change.
                 localparam integer PEI = gi * S + gj;
+                localparam [SW-1:0] GI = gi[SW-1:0];
                 wire [SW-1:0] grow = s1_rows[SW * gj +: SW];
                 reg signed [25:0] prod;
                 reg signed [47:0] acc;
-                reg psign_neg, psign_nz, unc;
+                reg [47:0] sums [0:V-1];     // partial sums of this entry in every subtile of the block
+                wire [47:0] sum_q = sums[sum_rv];
+                reg [V-1:0] unc_m, pneg_m, pnz_m;   // decision per subtile: unconfident, sign of Pr
                 reg r_neg, r_nz, r_mask;
-                wire valid_pe = (gi < c_rv) && (gj < c_cv);
+                wire valid_pe = c_rowv[gi] && c_colv[gj];
                 // recompute: this PE's accumulator takes column gj's sum when it is the column's
                 // entry in this step
-                wire mine = s3_on[gj] && (s3_rows[SW * gj +: SW] == gi);
+                wire mine = s3_on[gj] && (s3_rows[SW * gj +: SW] == GI);
                 wire signed [25+SW:0] my_colsum = colsum_flat[(26+SW) * gj +: 26+SW];
+                wire signed [47:0] base = (!acc_first || acc_keep) ? acc :
+                                          ((acc_pred && s2_zero) ? 48'sd0 : $signed(sum_q));
+                wire signed [47:0] addend = acc_pred ? {{22{prod[25]}}, prod} :
+                                            (mine ? {{(48-26-SW){my_colsum[25+SW]}}, my_colsum} : 48'sd0);
                 always @(posedge clk) begin
                     if (s1_valid)
                         prod <= pe_mul(s1_pred, x_signed, g_pred_rows[16 * gi +: 16],
                                        gq[S * 16 * grow + 16 * gi +: 16], xm_pred_cols[10 * gj +: 10],
                                        xq[S * 8 * gj + 8 * gi +: 8]);
                     // one adder: prediction adds the product, recompute adds the column sum
-                    if ((s2_valid && s2_pred) || (s3_valid && mine))
-                        acc <= ((s2_valid && s2_pred && s2_first) ? 48'sd0 : acc) +
-                               ((s2_valid && s2_pred) ? {{22{prod[25]}}, prod}
-                                                      : {{(48-26-SW){my_colsum[25+SW]}}, my_colsum});
-                    else if (dec_cap && dec_cap_row == gi)
-                        acc <= 48'sd0;
-                    if (dec_cap && dec_cap_row == gi) begin
-                        psign_neg <= acc[47];
-                        psign_nz <= (acc != 48'd0);
-                        unc <= valid_pe && !conf_cols[gj];
+                    if (acc_pred || acc_rec)
+                        acc <= base + addend;
+                    if (wb_en)
+                        sums[acc_v] <= acc;
+                    else if (dec_clear)
+                        sums[c_v] <= 48'd0;
+                    if (dec_cap && dec_cap_row == GI) begin
+                        unc_m[c_v] <= valid_pe && !conf_cols[gj];
+                        pneg_m[c_v] <= sum_q[47];
+                        pnz_m[c_v] <= (sum_q != 48'd0);
                     end
                     if (fin_now) begin
-                        r_neg <= unc ? acc[47] : psign_neg;
-                        r_nz <= unc ? (acc != 48'd0) : psign_nz;
-                        r_mask <= unc;
+                        r_neg <= unc_m[c_v] ? sum_q[47] : pneg_m[c_v];
+                        r_nz <= unc_m[c_v] ? (sum_q != 48'd0) : pnz_m[c_v];
+                        r_mask <= unc_m[c_v];
                     end
                 end
-                assign unconf[PEI] = unc;
+                assign unconf[PEI] = unc_m[c_v];
                 assign res_sign[2 * PEI +: 2] = {r_neg, r_nz};
                 assign res_mask[PEI] = r_mask;
                 assign pe_prod[PEI] = prod;
-                assign pe_acc[PEI] = acc;
+                assign pe_sum[PEI] = sum_q;
             end
         end
     endgenerate
@@ -934,10 +1161,10 @@ module e2_psg_wgrad #(
     endgenerate
 
     // =====================================================================================
-    // drain: per tile row, one segment of signs and one of mask bytes
+    // drain: per subtile row, one segment of signs and one of mask bytes
     // =====================================================================================
     reg [16:0]   res_rows, res_cols;
-    reg [AW-1:0] res_soff;           // offset of the current row: (n0 + row) * K + k0
+    reg [AW-1:0] res_soff;           // offset of the current row: (n0 + u*S + row) * K + k0 + t*S
     reg [SW:0]   dr_row;
     reg          dr_sel;             // 0: signs, 1: mask
     reg [2:0]    dr_word;
@@ -976,7 +1203,8 @@ module e2_psg_wgrad #(
                 res_valid <= 1'b1;
                 res_rows <= c_rv;
                 res_cols <= c_cv;
-                res_soff <= c_otile;
+                res_soff <= c_orow + o_ustride * {{(AW-UW){1'b0}}, c_u} + {{(AW-17){1'b0}}, c_k0} +
+                            {{(AW-TW-SW){1'b0}}, c_t, {SW{1'b0}}};
             end
             if (dr_go) begin
                 if (!dr_lastw) begin
@@ -1006,8 +1234,8 @@ module e2_psg_wgrad #(
     assign run_done = (c_state == C_END) && !res_valid && (ld_state == LD_END) && axi_idle;
     wire [2*SW+1:0] macs_pred = c_rv[SW:0] * c_cv[SW:0];
     wire [2*SW+1:0] macs_rec = st_count * c_lanes;
-    wire mem_wait = (((c_state == C_PRED) || (c_state == C_REC)) && !c_ready) ||
-                    ((c_state == C_FIN) && res_valid) || (c_state == C_END);
+    wire mem_wait = ((c_state == C_GWAIT) && !g_ready[c_gslot]) || ((c_state == C_XWAIT) && !x_ready[c_xs]) ||
+                    ((c_state == C_FSET) && res_valid) || (c_state == C_END);
 
     always @(posedge clk) begin
         if (rst) begin
@@ -1027,15 +1255,17 @@ module e2_psg_wgrad #(
             if (rd_beat)
                 bytes_rd_r <= bytes_rd_r + 64'd8;
             bytes_wr_r <= bytes_wr_r + {60'd0, wr_bytes};
-            if (plan_now)
+            if (c_state == C_DAGG)
                 recomp_r <= recomp_r + {{(31-2*SW){1'b0}}, dec_total};
         end
     end
 
+    // inputs that the design does not need (single ID, responses always OKAY in this system)
     wire unused_ok = &{1'b0, args, m_axi_gmem_bid, m_axi_gmem_bresp, m_axi_gmem_rid, m_axi_gmem_rresp,
                        dim_n32[31:16], dim_k32[31:16], dim_p32[31:21],
                        x_base64, g_base64, s_base64, m_base64, c_rv[16:SW+1], c_cv[16:SW+1],
-                       ld_cnt[SW], ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3]};
+                       ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3], ld_tcount[16:VW+1],
+                       ld_tfirst[VW:TW], c_tfirst[VW:TW], c_ufirst[VW:UW]};
 endmodule
 
 `default_nettype wire

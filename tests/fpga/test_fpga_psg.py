@@ -32,7 +32,7 @@ from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
     run_psg,
 )
 
-SMALL = {"PC": 32, "MAXB": 4}  # short P chunks, and bursts split every 4 beats
+SMALL = {"PC": 32, "MAXB": 4, "U": 2, "TB": 2}  # short P chunks, bursts split every 4 beats, 16 x 16 blocks
 DEFAULT: dict[str, int] = {}
 TAU_ALL = 2**64 - 1  # |16 * Pr| < TAU everywhere: recompute every entry
 
@@ -87,7 +87,12 @@ def check_psg(run, x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> No
     assert cnt["BYTES_WRITTEN"] == 2 * n * k, cnt
     assert cnt["BYTES_READ"] >= x.nbytes + g.nbytes, cnt
     if x.shape[1] % 8 == 0:  # every row chunk starts on a bus word: the traffic is exact
-        model = CycleModel(psg_pc=_params().get("PC", CycleModel.psg_pc))
+        params = _params()
+        model = CycleModel(
+            psg_pc=params.get("PC", CycleModel.psg_pc),
+            psg_u=params.get("U", CycleModel.psg_u),
+            psg_tb=params.get("TB", CycleModel.psg_tb),
+        )
         want = model.psg_read_bytes(n, k, x.shape[1], ref.recompute_mask)
         assert cnt["BYTES_READ"] == want, (cnt, want)
     assert cnt["OVERFLOWS"] == 0, cnt

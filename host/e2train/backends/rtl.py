@@ -240,7 +240,7 @@ def psg_wgrad(
 ) -> PsgResult:
     """Predictive sign weight gradient on the psg_wgrad RTL; same contract as the reference.
 
-    `params` overrides RTL parameters (S, PC).  ``counters["RECOMPUTED"]`` is the hardware's count
+    `params` overrides RTL parameters (S, U, TB, PC).  ``counters["RECOMPUTED"]`` is the hardware's count
     of entries computed at full precision; ``counters["MACS"]`` is macs_predict + macs_full.
     """
     return psg_batch([(x, g, tau)], x_signed, sim, params=params)[0]

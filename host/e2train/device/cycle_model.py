@@ -18,13 +18,13 @@ gemm (M x K) x (K x N):
     busy      = OVERHEAD + LATENCY + max(compute, memory)
     stall     = busy - OVERHEAD - compute                cycles in which the array issued nothing
 
-psg_wgrad, X (K x P), G (N x P), S x S output tiles:
-    predict   = tiles * P                                one p per cycle, every PE a 4 x 16-bit MAC
-    recompute = sum over tiles of (diagonals with an unconfident entry) * ceil(P / S)
-    read      P <= PC: N * words(2P) + ceil(N/S) * K * words(P)   (G rows stay on chip for a tile row)
-              P > PC:  ceil(K/S) * N * words(2P) + ceil(N/S) * K * words(P), plus, for each tile
-                       with an unconfident entry, a reload of every chunk but the last of only its
-                       G rows and X rows that hold an unconfident entry
+psg_wgrad, X (K x P), G (N x P), S x S subtiles in blocks of U x TB subtiles (R = U*S rows):
+    predict   = subtiles * P                             one p per cycle, every PE a 4 x 16-bit MAC
+    recompute = sum over subtiles of (diagonals with an unconfident entry) * ceil(P / S)
+    read      per block: its R G rows (P <= PC: once per block row, they stay on chip) and its
+              TB*S X rows, chunk by chunk; a block with an unconfident entry reads again the X
+              rows and (P > PC) the G rows that hold one, the G rows of every chunk but the last
+              (still on chip, the recompute pass starts on it)
               (exactly what the RTL reads when P is a multiple of 8: tests/fpga checks it)
     written   = 2 * N * K                                signs and mask
     busy, stall as for gemm with compute = predict + recompute.
@@ -76,7 +76,9 @@ class CycleModel:
     cols: int = 8  # gemm MAC array columns (COLS)
     kc: int = 1024  # gemm K chunk kept on chip (KC)
     tmax: int = 8  # gemm tiles per A block (TMAX)
-    psg_s: int = 8  # psg_wgrad tile edge (S)
+    psg_s: int = 8  # psg_wgrad subtile edge (S)
+    psg_u: int = 4  # psg_wgrad n-subtiles per block (U)
+    psg_tb: int = 4  # psg_wgrad k-subtiles per block (TB)
     psg_pc: int = 1024  # psg_wgrad P chunk on chip (PC)
     latency_cycles: int = 40  # first-beat latency of DDR through the HP port
     clock_hz: float = 100e6
@@ -108,12 +110,30 @@ class CycleModel:
             active[:, :, d] = (tiles & (diag == d)).any(axis=(2, 3))
         recompute = int(active.sum()) * _ceil(p, s)
         recomputed = int(recompute_mask.astype(bool).sum())
-        read = self._psg_read(n, k, p, tiles)
+        read = self.psg_read_bytes(n, k, p, recompute_mask)
         return self._finish(predict + recompute, read, 2 * n * k, n * k * p + recomputed * p)
 
     def psg_read_bytes(self, n: int, k: int, p: int, recompute_mask: np.ndarray) -> int:
         """Bytes psg_wgrad reads for these operands and decisions (see the module docstring)."""
-        return self._psg_read(n, k, p, self._psg_tiles(n, k, recompute_mask))
+        rows_per_block, cols_per_block = self.psg_u * self.psg_s, self.psg_tb * self.psg_s
+        single = p <= self.psg_pc
+        chunks = [min(self.psg_pc, p - p0) for p0 in range(0, p, self.psg_pc)]
+        g_row = sum(_words(2 * c) for c in chunks)
+        x_row = sum(_words(c) for c in chunks)
+        g_reload = sum(_words(2 * c) for c in chunks[:-1])  # the last chunk's G rows stay on chip
+        mask = recompute_mask.astype(bool)
+        words = 0
+        for n0 in range(0, n, rows_per_block):
+            for k0 in range(0, k, cols_per_block):
+                block = mask[n0 : n0 + rows_per_block, k0 : k0 + cols_per_block]
+                if not single or k0 == 0:
+                    words += block.shape[0] * g_row
+                words += block.shape[1] * x_row
+                if block.any():
+                    words += int(block.any(axis=0).sum()) * x_row
+                    if not single:
+                        words += int(block.any(axis=1).sum()) * g_reload
+        return words * BEAT_BYTES
 
     def _psg_tiles(self, n: int, k: int, recompute_mask: np.ndarray) -> np.ndarray:
         """The (N, K) mask as (tn, tk, S, S) output tiles, zero-padded at the edges."""
@@ -122,16 +142,3 @@ class CycleModel:
         padded = np.zeros((tn * s, tk * s), dtype=bool)
         padded[:n, :k] = recompute_mask.astype(bool)
         return padded.reshape(tn, s, tk, s).transpose(0, 2, 1, 3)
-
-    def _psg_read(self, n: int, k: int, p: int, tiles: np.ndarray) -> int:
-        """Read traffic from the (tn, tk, S, S) unconfident tiles, following the RTL's loader."""
-        tn, tk = tiles.shape[:2]
-        if p <= self.psg_pc:
-            return (n * _words(2 * p) + tn * k * _words(p)) * BEAT_BYTES
-        chunks = [min(self.psg_pc, p - p0) for p0 in range(0, p, self.psg_pc)]
-        g_row, x_row = (sum(_words(w * c) for c in chunks) for w in (2, 1))
-        g_reload, x_reload = (sum(_words(w * c) for c in chunks[:-1]) for w in (2, 1))
-        g_rows_needed = int(tiles.any(axis=3).sum())
-        x_rows_needed = int(tiles.any(axis=2).sum())
-        words = tk * n * g_row + tn * k * x_row + g_rows_needed * g_reload + x_rows_needed * x_reload
-        return words * BEAT_BYTES
