@@ -235,33 +235,7 @@ module e2_gemm #(
     // =====================================================================================
     // AXI engines
     // =====================================================================================
-    wire             rd_cmd_valid, rd_cmd_ready;
-    wire [AW-1:0]    rd_cmd_addr;
-    wire [LENW-1:0]  rd_cmd_len;
-    wire [TAGW-1:0]  rd_cmd_tag;
-    wire             rd_out_valid;
-    wire [63:0]      rd_out_data;
-    wire [TAGW-1:0]  rd_out_tag;
-    wire             rd_out_last;
-    wire             rd_beat;
-    wire             wq_cmd_in_valid, wq_cmd_in_ready;
-    wire [AW+LENW-1:0] wq_cmd_in;
-    wire             wq_dat_in_valid, wq_dat_in_ready;
-    wire [63:0]      wq_dat_in;
-    wire             axi_idle;
-    wire [3:0]       wr_bytes;
-
-    e2_axi_master #(.AW(AW), .LENW(LENW), .TAGW(TAGW), .MAXB(MAXB)) u_axi (
-        .clk(clk), .rst(rst),
-        .rd_cmd_valid(rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(rd_cmd_addr),
-        .rd_cmd_len(rd_cmd_len), .rd_cmd_tag(rd_cmd_tag),
-        .rd_out_valid(rd_out_valid), .rd_out_data(rd_out_data), .rd_out_tag(rd_out_tag),
-        .rd_out_last(rd_out_last),
-        .wr_cmd_valid(wq_cmd_in_valid), .wr_cmd_ready(wq_cmd_in_ready), .wr_cmd(wq_cmd_in),
-        .wr_dat_valid(wq_dat_in_valid), .wr_dat_ready(wq_dat_in_ready), .wr_dat(wq_dat_in),
-        .idle(axi_idle), .rd_beat(rd_beat), .wr_bytes(wr_bytes),
-`include "e2_m_axi_connect.vh"
-    );
+`include "e2_axi_master_inst.vh"
 
     // =====================================================================================
     // loader: issues the read segments of each step (m block, n panel, k chunk)
