@@ -3,11 +3,11 @@
 Why a model at all: the emulated device executes the Python reference, which has no notion of
 time; but the simulated power rails (``e2train.power.simulated_rails``) and anything that reports
 efficiency need busy cycles and memory traffic.  The model follows the *architecture* of the RTL
-in ``fpga/rtl`` (an output-stationary ROWS x COLS MAC array for gemm, an S x S tile with a
+in ``fpga/rtl`` (an output-stationary ROWS x COLS MAC array for gemm, S x S subtiles in blocks, with a
 prediction and a recompute pass for psg_wgrad, a 64-bit AXI bus moving one beat per cycle), not
 its exact schedule: the numbers are estimates of the right order, not what the RTL counts cycle
-by cycle.  Tests of the RTL compare *its* counters with the reference; nothing compares this model
-with the RTL bit for bit.
+by cycle.  Tests of the RTL compare *its* counters with the reference; of this model only the psg
+read traffic is checked against the RTL exactly (its loading rules, for rows aligned to 8 bytes).
 
 gemm (M x K) x (K x N):
     compute   = ceil(M/ROWS) * ceil(N/COLS) * K          one k-step per cycle per output tile
