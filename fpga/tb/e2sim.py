@@ -169,6 +169,11 @@ def build(
     return build_dir
 
 
+def build_params() -> dict[str, int]:
+    """Inside a cocotb test started by `run`: the RTL parameters of the build under test."""
+    return json.loads(os.environ.get("E2_TEST_PARAMS", "{}"))
+
+
 def run(
     sim: str,
     kernel: str,
@@ -190,7 +195,11 @@ def run(
     build_dir = build(sim, kernel, params, build_root)
     from cocotb_tools.runner import get_runner
 
-    env = {"COCOTB_REWRITE_ASSERTION_FILES": "*test_fpga_*.py", "COCOTB_LOG_LEVEL": "WARNING"}
+    env = {
+        "COCOTB_REWRITE_ASSERTION_FILES": "*test_fpga_*.py",
+        "COCOTB_LOG_LEVEL": "WARNING",
+        "E2_TEST_PARAMS": json.dumps(dict(params or {})),  # read back by build_params()
+    }
     env.update(extra_env or {})
     paths = [str(p) for p in (TB_DIR, *python_paths)]
     added = [p for p in paths if p not in sys.path]

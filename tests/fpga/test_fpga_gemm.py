@@ -9,8 +9,7 @@ Everything is compared bit for bit with ``e2train.kernels.reference.gemm``.
 
 from __future__ import annotations
 
-import json
-import os
+from pathlib import Path
 
 # fpga/tb is on sys.path (conftest), and cocotb's runner hands sys.path to the simulator's Python
 import e2sim
@@ -34,10 +33,6 @@ from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
 
 SMALL = {"KC": 64, "TMAX": 2}
 DEFAULT: dict[str, int] = {}
-
-
-def _params() -> dict[str, int]:
-    return json.loads(os.environ.get("E2_TEST_PARAMS", "{}"))
 
 
 def check_gemm(run, a: np.ndarray, b: np.ndarray, mode: str) -> None:
@@ -66,7 +61,7 @@ def check_gemm(run, a: np.ndarray, b: np.ndarray, mode: str) -> None:
 
 
 def _array_size() -> int:
-    params = _params()
+    params = e2sim.build_params()
     return params.get("ROWS", 8) * params.get("COLS", 8)
 
 
@@ -346,15 +341,7 @@ SMALL_CASES = [
 
 
 def _run(sim: str, case: str, params: dict[str, int]) -> None:
-    e2sim.run(
-        sim,
-        "gemm",
-        "test_fpga_gemm",
-        params=params,
-        testcase=case,
-        extra_env={"E2_TEST_PARAMS": json.dumps(params)},
-        python_paths=(e2sim.FPGA_DIR.parent / "tests" / "fpga",),
-    )
+    e2sim.run(sim, "gemm", "test_fpga_gemm", params=params, testcase=case, python_paths=(Path(__file__).parent,))
 
 
 @pytest.mark.parametrize("case", SMALL_CASES)

@@ -9,8 +9,7 @@ RECOMPUTED / MACS are compared exactly with ``e2train.kernels.reference.psg_wgra
 from __future__ import annotations
 
 import itertools
-import json
-import os
+from pathlib import Path
 
 import e2sim
 import numpy as np
@@ -35,10 +34,6 @@ from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
 SMALL = {"PC": 32, "MAXB": 4, "U": 2, "TB": 2}  # short P chunks, bursts split every 4 beats, 16 x 16 blocks
 DEFAULT: dict[str, int] = {}
 TAU_ALL = 2**64 - 1  # |16 * Pr| < TAU everywhere: recompute every entry
-
-
-def _params() -> dict[str, int]:
-    return json.loads(os.environ.get("E2_TEST_PARAMS", "{}"))
 
 
 def random_psg(
@@ -87,7 +82,7 @@ def check_psg(run, x: np.ndarray, g: np.ndarray, tau: int, x_signed: bool) -> No
     assert cnt["BYTES_WRITTEN"] == 2 * n * k, cnt
     assert cnt["BYTES_READ"] >= x.nbytes + g.nbytes, cnt
     if x.shape[1] % 8 == 0:  # every row chunk starts on a bus word: the traffic is exact
-        params = _params()
+        params = e2sim.build_params()
         model = CycleModel(
             psg_pc=params.get("PC", CycleModel.psg_pc),
             psg_u=params.get("U", CycleModel.psg_u),
@@ -292,15 +287,7 @@ SMALL_CASES = [
 
 
 def _run(sim: str, case: str, params: dict[str, int]) -> None:
-    e2sim.run(
-        sim,
-        "psg_wgrad",
-        "test_fpga_psg",
-        params=params,
-        testcase=case,
-        extra_env={"E2_TEST_PARAMS": json.dumps(params)},
-        python_paths=(e2sim.FPGA_DIR.parent / "tests" / "fpga",),
-    )
+    e2sim.run(sim, "psg_wgrad", "test_fpga_psg", params=params, testcase=case, python_paths=(Path(__file__).parent,))
 
 
 @pytest.mark.parametrize("case", SMALL_CASES)
