@@ -210,6 +210,28 @@ class _Driver:
             )
         return counters
 
+    def _launch_on_buffers(
+        self,
+        inputs: dict[str, np.ndarray],
+        outputs: dict[str, tuple[tuple[int, ...], type]],
+        scalars: dict[str, int],
+        macs: int,
+    ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """One run on pool buffers named after the kernel's address registers (X -> X_ADDR): copy
+        and flush the inputs, launch, invalidate the outputs and copy them out."""
+        in_bufs = {name: self.pool.view(name, array.shape, array.dtype) for name, array in inputs.items()}
+        out_bufs = {name: self.pool.view(name, shape, dtype) for name, (shape, dtype) in outputs.items()}
+        for name, array in inputs.items():
+            np.copyto(in_bufs[name], array)
+            in_bufs[name].flush()
+        addresses = {f"{name}_ADDR": buf.device_address for name, buf in {**in_bufs, **out_bufs}.items()}
+        counters = self._launch({**addresses, **scalars}, macs)
+        results = {}
+        for name, buf in out_bufs.items():
+            buf.invalidate()
+            results[name] = np.array(buf, copy=True)
+        return results, counters
+
     @staticmethod
     def _sum_counters(total: dict[str, int], counters: dict[str, int]) -> None:
         for key, value in counters.items():
@@ -308,25 +330,13 @@ class GemmDriver(_Driver):
     def _run_tile(self, a: np.ndarray, b: np.ndarray, mode: str) -> tuple[np.ndarray, dict[str, int]]:
         m, k = a.shape
         n = b.shape[1]
-        a_buf = self.pool.view("A", (m, k), a.dtype)
-        b_buf = self.pool.view("B", (k, n), b.dtype)
-        c_buf = self.pool.view("C", (m, n), np.int32)
-        np.copyto(a_buf, a)
-        np.copyto(b_buf, b)
-        a_buf.flush()
-        b_buf.flush()
-        args = {
-            "A_ADDR": a_buf.device_address,
-            "B_ADDR": b_buf.device_address,
-            "C_ADDR": c_buf.device_address,
-            "M": m,
-            "N": n,
-            "K": k,
-            "MODE": regmap.GEMM_MODE_CODES[mode],
-        }
-        counters = self._launch(args, m * n * k)
-        c_buf.invalidate()
-        return np.array(c_buf, dtype=np.int32, copy=True), counters
+        out, counters = self._launch_on_buffers(
+            {"A": a, "B": b},
+            {"C": ((m, n), np.int32)},
+            {"M": m, "N": n, "K": k, "MODE": regmap.GEMM_MODE_CODES[mode]},
+            m * n * k,
+        )
+        return out["C"], counters
 
     @staticmethod
     def _overflows(counters: dict[str, int], c: np.ndarray) -> int:
@@ -401,26 +411,10 @@ class PsgDriver(_Driver):
     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         k, p = x.shape
         n = g.shape[0]
-        x_buf = self.pool.view("X", (k, p), x.dtype)
-        g_buf = self.pool.view("G", (n, p), np.int16)
-        s_buf = self.pool.view("S", (n, k), np.int8)
-        m_buf = self.pool.view("MASK", (n, k), np.uint8)
-        np.copyto(x_buf, x)
-        np.copyto(g_buf, g)
-        x_buf.flush()
-        g_buf.flush()
-        args = {
-            "X_ADDR": x_buf.device_address,
-            "G_ADDR": g_buf.device_address,
-            "S_ADDR": s_buf.device_address,
-            "MASK_ADDR": m_buf.device_address,
-            "N": n,
-            "K": k,
-            "P": p,
-            "TAU": tau,
-            "MODE": mode,
-        }
-        counters = self._launch(args, 2 * n * k * p)
-        s_buf.invalidate()
-        m_buf.invalidate()
-        return np.array(s_buf, copy=True), np.array(m_buf, copy=True), counters
+        out, counters = self._launch_on_buffers(
+            {"X": x, "G": g},  # G is int16 (validated by run)
+            {"S": ((n, k), np.int8), "MASK": ((n, k), np.uint8)},
+            {"N": n, "K": k, "P": p, "TAU": tau, "MODE": mode},
+            2 * n * k * p,
+        )
+        return out["S"], out["MASK"], counters
