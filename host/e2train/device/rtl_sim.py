@@ -113,6 +113,7 @@ def missing_reason(sim: str, kernels: tuple[str, ...] = ("gemm",)) -> str | None
 # ---------------------------------------------------------------------------------------------
 
 _PORT = re.compile(r"^\s*(input|output)\s+(?:wire|reg)?\s*(\[[^\]]+\])?\s*(\w+)\s*,?\s*(?://.*)?$")
+_INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"', re.MULTILINE)
 _PARAM = re.compile(r"^\s*parameter\s+(?:\[[^\]]+\]\s*)?(\w+)\s*=\s*([^,]+?)\s*,?\s*(?://.*)?$")
 
 
@@ -124,8 +125,8 @@ class Port:
 
 
 def parse_module(path: Path, module: str) -> tuple[list[tuple[str, str]], list[Port]]:
-    """Parameters (name, default) and ports of an ANSI-style module header."""
-    text = path.read_text()
+    """Parameters (name, default) and ports of an ANSI-style module header (with its includes)."""
+    text = _INCLUDE.sub(lambda m: (path.parent / m.group(1)).read_text(), path.read_text())
     start = re.search(rf"\bmodule\s+{module}\b", text)
     if start is None:
         raise RtlMissing(f"module {module} not found in {path}")
