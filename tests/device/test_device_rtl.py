@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from e2train.device import DeviceTimeout, KernelLimits
-from e2train.device.rtl_sim import missing_reason, run_in_simulator
+from e2train.device.rtl_sim import RtlMissing, missing_reason, parse_module, run_in_simulator
 from e2train.kernels import reference
 from e2train.kernels.driver_conv import conv2d_forward_codes
 from e2train.kernels.drivers import GemmDriver, PsgDriver
@@ -127,3 +128,18 @@ def test_rtl_backend_outside_a_simulation_runs_one_per_call(monkeypatch: pytest.
     got = device_backend.gemm(a, b, "i8u8")
     np.testing.assert_array_equal(got.c, reference.gemm(a, b, "i8u8").c)
     assert got.counters["CYCLES_BUSY"] > 0
+
+
+def test_kernel_ports_are_read_through_their_include() -> None:
+    """The generated two-kernel top needs every kernel port, including those of e2_kernel_ports.vh."""
+    rtl = Path(__file__).resolve().parents[2] / "fpga" / "rtl"
+    for kernel in ("gemm", "psg_wgrad"):
+        _, ports = parse_module(rtl / f"e2_{kernel}.v", f"e2_{kernel}")
+        names = {port.name for port in ports}
+        assert {"ap_clk", "ap_rst_n", "s_axi_control_awaddr", "m_axi_gmem_rready", "irq"} <= names
+
+
+def test_missing_include_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "top.v").write_text('module top (\n    input wire clk,\n`include "gone.vh"\n);\nendmodule\n')
+    with pytest.raises(RtlMissing, match="gone.vh"):
+        parse_module(tmp_path / "top.v", "top")

@@ -124,9 +124,17 @@ class Port:
     name: str
 
 
+def _included(path: Path, name: str) -> str:
+    """The text of a header `path` includes (looked up beside it, as the RTL's include path is)."""
+    header = path.parent / name
+    if not header.is_file():
+        raise RtlMissing(f"{path} includes {name!r}, which is not in {path.parent}: the RTL checkout is incomplete")
+    return header.read_text()
+
+
 def parse_module(path: Path, module: str) -> tuple[list[tuple[str, str]], list[Port]]:
     """Parameters (name, default) and ports of an ANSI-style module header (with its includes)."""
-    text = _INCLUDE.sub(lambda m: (path.parent / m.group(1)).read_text(), path.read_text())
+    text = _INCLUDE.sub(lambda m: _included(path, m.group(1)), path.read_text())
     start = re.search(rf"\bmodule\s+{module}\b", text)
     if start is None:
         raise RtlMissing(f"module {module} not found in {path}")
