@@ -278,7 +278,8 @@ module e2_psg_wgrad #(
     reg          ld_npar;              // parity of the block row (its G slot when P <= PC)
     reg [AW-1:0] ld_gblk, ld_xblk, ld_ptr;
     reg [1:0]    g_busy, x_busy;       // claimed by the loader, not yet released by compute
-    reg          dec_valid, dec_recompute;   // compute's decision for the current block
+    reg          dec_valid;                  // compute's decision for the current block is made
+    wire         dec_recompute = |vany;      // ... and some subtile needs the recompute pass
     reg [R-1:0]  dec_gneed;                  // ... and the rows its recompute pass reads
     reg [XB-1:0] dec_xneed;
     wire         dec_ack;
@@ -618,7 +619,7 @@ module e2_psg_wgrad #(
     assign x_release = tend_now ? (2'b01 << c_xs) : 2'b00;
     // P > PC: a G slot is released after its chunk, except the prediction's last chunk, which the
     // recompute pass uses first (or which is released at once when nothing needs recomputing)
-    wire g_done = !single && ((chunk_end && (c_pass || !c_last_chunk)) || ((c_state == C_DEND) && !(|vany)));
+    wire g_done = !single && ((chunk_end && (c_pass || !c_last_chunk)) || ((c_state == C_DEND) && !dec_recompute));
     assign g_release = g_done ? (2'b01 << c_gs) :
                        ((c_state == C_BEND) && single && c_last_kb) ? (2'b01 << c_npar) : 2'b00;
 
@@ -717,7 +718,7 @@ module e2_psg_wgrad #(
             st_rows <= {(S*SW){1'b0}}; st_on <= {S{1'b0}}; todo <= {(S*S){1'b0}};
             vany <= {V{1'b0}};
             dec_cnt <= {(SW+1){1'b0}};
-            dec_valid <= 1'b0; dec_recompute <= 1'b0;
+            dec_valid <= 1'b0;
             dec_gneed <= {R{1'b0}}; dec_xneed <= {XB{1'b0}};
             acc_live <= 1'b0; acc_v <= {VW{1'b0}};
             s1_valid <= 1'b0; s1_pred <= 1'b0; s1_first <= 1'b0; s1_zero <= 1'b0; s1_elem <= {SW{1'b0}};
@@ -863,12 +864,11 @@ module e2_psg_wgrad #(
                 end
                 C_DEND: begin
                     dec_valid <= 1'b1;
-                    dec_recompute <= |vany;
                     c_u <= {UW{1'b0}};
                     c_t <= {TW{1'b0}};
                     if (g_done)
                         c_gs <= !c_gs;
-                    if (|vany) begin
+                    if (dec_recompute) begin
                         c_pass <= 1'b1;
                         c_state <= C_GWAIT;
                     end else begin
