@@ -30,7 +30,8 @@ class ConvStats:
 
     samples: int = 0  # samples through the forward pass (SLU skips reduce it)
     psg_entries: int = 0  # weight-gradient entries decided by PSG (N * K)
-    psg_recomputed: int = 0  # of which recomputed at full precision
+    psg_recomputed: int = 0  # of which the hardware kernel recomputes at full precision (per entry)
+    psg_computed_full: int = 0  # entries the implementation that ran computed at full precision
     psg_reduction: int = 0  # P, the reduction length of each entry
 
     def reset(self) -> None:
@@ -110,6 +111,7 @@ class _Int8Conv(torch.autograd.Function):
                     x_codes, layer.input_signed, x_scale, grad_out, w_codes.shape, stride, padding, layer.psg)
                 stats.psg_entries += decision.recompute.numel()
                 stats.psg_recomputed += int(decision.recompute.sum())
+                stats.psg_computed_full += decision.computed_full
                 stats.psg_reduction = reduction
         return grad_x, grad_w, None, None
 

@@ -39,8 +39,15 @@ class PsgConfig:
 @dataclass
 class PsgDecision:
     signs: torch.Tensor  # (N, K) in {-1, 0, 1}
-    recompute: torch.Tensor  # (N, K) bool
+    recompute: torch.Tensor  # (N, K) bool: the entries the kernel recomputes (hardware, per entry)
     tau: int  # integer threshold on |16 * Pr| given to the kernel
+    # Entries this implementation actually computed at full precision: the software path works on
+    # whole output channels (rows), so it can exceed recompute.sum(); a device reports per entry.
+    computed_full: int = -1
+
+    def __post_init__(self) -> None:
+        if self.computed_full < 0:
+            self.computed_full = int(self.recompute.sum())
 
 
 def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
@@ -67,7 +74,7 @@ def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Ten
     rows = recompute.any(dim=1).nonzero().flatten()
     if rows.numel():
         signs[rows] = torch.where(recompute[rows], torch.sign(full_rows(rows)), signs[rows])
-    return PsgDecision(signs, recompute, tau)
+    return PsgDecision(signs, recompute, tau, computed_full=rows.numel() * recompute.shape[1])
 
 
 def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows: torch.Tensor,
