@@ -17,6 +17,7 @@ from e2train.data.datasets import DATASETS
 from e2train.models.resnet import MODELS
 from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
 from e2train.techniques.psg import THRESHOLD_MODES
+from e2train.techniques.slu import EVAL_RULES
 
 BACKENDS = ("torch", "emulate", "rtl", "pynq")  # "torch": software; the rest: e2train.backends.device_kernels
 SIMULATORS = ("icarus", "verilator")  # for backend "rtl"
@@ -43,6 +44,7 @@ class TrainConfig:
     smd: float = 0.0  # drop probability
     slu_target: float | None = None  # target computation fraction of gated blocks; None = SLU off
     slu_beta: float = 1e-3  # 1e-4 let the task loss pull the gates far below target on digits
+    slu_eval_rule: str = "calibrated"  # how gates decide at evaluation (techniques.slu.EVAL_RULES)
     psg: bool = False
     psg_threshold: float = 0.05
     psg_threshold_mode: str = "rel"
@@ -67,6 +69,7 @@ class TrainConfig:
         choice("precision", PRECISIONS)
         choice("input_grad", INPUT_GRAD_MODES)
         choice("psg_threshold_mode", THRESHOLD_MODES)
+        choice("slu_eval_rule", EVAL_RULES)
         choice("backend", BACKENDS)
         choice("sim", SIMULATORS)
         if self.dataset != "digits" and not self.data_dir:

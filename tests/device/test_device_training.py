@@ -62,7 +62,7 @@ def _software(overrides: dict, tmp_path_factory: pytest.TempPathFactory) -> tupl
 def _assert_same_training(device_run: tuple, software_run: tuple) -> None:
     trace, weights, summary = device_run
     ref_trace, ref_weights, ref_summary = software_run
-    for column in ("skipped", "loss", "psg_recompute_fraction", "slu_executed_fraction", "energy_model_j"):
+    for column in ("skipped", "loss", "psg_recompute_fraction_hw", "slu_executed_fraction", "energy_model_j"):
         np.testing.assert_array_equal(trace[column].to_numpy(), ref_trace[column].to_numpy(), err_msg=column)
     assert weights.keys() == ref_weights.keys()
     for name, tensor in ref_weights.items():
@@ -106,7 +106,7 @@ def test_training_on_the_emulated_device_equals_software(tmp_path: Path, tmp_pat
     _assert_same_training(result, _software(EMULATE_RUN, tmp_path_factory))
     _assert_device_accounting(out, summary, "emulate")
     assert result[2]["device"] == summary["device"]
-    assert 0 < result[0]["psg_recompute_fraction"].dropna().max() < 1
+    assert 0 < result[0]["psg_recompute_fraction_hw"].dropna().max() < 1
 
 
 def _rtl_training(sim: str, overrides: dict, tmp_path: Path, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]

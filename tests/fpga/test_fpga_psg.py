@@ -15,7 +15,7 @@ import e2sim
 import numpy as np
 import pytest
 
-from e2train.device.cycle_model import CycleModel
+from e2train.energy.cycle_model import CycleModel
 from e2train.kernels import regmap
 from e2train.kernels.reference import exact_matmul, msb4
 from e2train.kernels.reference import psg_wgrad as ref_psg

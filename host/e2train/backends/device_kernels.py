@@ -85,7 +85,7 @@ DEVICE_BACKENDS = ("emulate", "rtl", "pynq")
 COUNTERS_FILE = "device_counters.csv"
 PROGRESS_FILE = "device_progress.jsonl"
 COUNTER_SOURCES = {
-    "emulate": "cycle model of the emulated device (estimates, see e2train.device.cycle_model)",
+    "emulate": "cycle model of the emulated device (estimates, see e2train.energy.cycle_model)",
     "rtl": "the RTL's own counters, in simulation",
     "pynq": "the kernels' hardware counters on the board",
 }

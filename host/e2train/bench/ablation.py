@@ -33,7 +33,7 @@ def summary_row(label: str, run_dir: Path) -> dict:
     return {"method": label, "test_accuracy": s["test_accuracy"], "energy_model_j": s["energy_model_j"],
             "savings_vs_baseline8": s["savings_vs_baseline8"], "savings_vs_baseline32": s["savings_vs_baseline32"],
             "iterations_skipped": s["iterations_skipped"], "slu_executed_fraction": s["slu_executed_fraction"],
-            "psg_recompute_fraction": s["psg_recompute_fraction"], "wall_time_s": s["wall_time_s"],
+            "psg_recompute_fraction_hw": s["psg_recompute_fraction_hw"], "wall_time_s": s["wall_time_s"],
             "run_dir": str(run_dir)}
 
 
@@ -51,7 +51,7 @@ def markdown(table: pd.DataFrame, command: str, iters: int, profile: str) -> str
         lines.append(f"| {r['method']} | {fmt(r['test_accuracy'])} | {r['energy_model_j']:.1f} | "
                      f"{fmt(r['savings_vs_baseline8'])} | {fmt(r['savings_vs_baseline32'])} | "
                      f"{r['iterations_skipped']} | {fmt(r['slu_executed_fraction'])} | "
-                     f"{fmt(r['psg_recompute_fraction'])} | {r['wall_time_s']:.0f} |")
+                     f"{fmt(r['psg_recompute_fraction_hw'])} | {r['wall_time_s']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,10 @@ def cli(verbose: bool) -> None:
 @click.option("--smd", type=float, help="SMD drop probability, e.g. 0.5 (0 = off).")
 @click.option("--slu-target", type=float, help="SLU target computation fraction, e.g. 0.6 (omit = off).")
 @click.option("--slu-beta", type=float, help="Weight of the SLU cost term.")
+@click.option("--slu-eval-rule", type=click.Choice(["calibrated", "half", "sample"]),
+              help="Gate decisions at evaluation: thresholds calibrated to the trained fraction (default), "
+                   "p > 0.5, or sampled.")
+@click.option("--psg-lr-scale", type=float, help="Learning-rate factor of PSG's sign updates (default 1).")
 @click.option("--psg/--no-psg", default=None, help="Predictive sign gradient descent.")
 @click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
 @click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]),

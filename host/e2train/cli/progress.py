@@ -56,7 +56,11 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     table.add_row("iterations (SMD-skipped)", f"{summary['iterations']} ({summary['iterations_skipped']})")
     table.add_row("SLU executed fraction (train / test)",
                   f"{_pct(summary['slu_executed_fraction'])} / {_pct(summary['test_executed_fraction'])}")
-    table.add_row("PSG recomputed fraction", _pct(summary["psg_recompute_fraction"]))
+    for rule, ev in (summary.get("test_by_rule") or {}).items():
+        table.add_row(f"  gate rule {rule}: test accuracy / executed",
+                      f"{_pct(ev['test_accuracy'])} / {_pct(ev['test_executed_fraction'])}")
+    table.add_row("PSG recomputed fraction (kernel per entry / software)",
+                  f"{_pct(summary['psg_recompute_fraction_hw'])} / {_pct(summary['psg_recompute_fraction_sw'])}")
     profile = summary["energy_profile"]
     table.add_row(f"modelled energy ({profile['name']}, {profile['kind']})", f"{summary['energy_model_j']:.4g} J")
     table.add_row("8-bit baseline (8-bit fwd, fp32 bwd)", f"{summary['energy_baseline8_model_j']:.4g} J")

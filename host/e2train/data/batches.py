@@ -13,6 +13,7 @@ import torch
 from e2train.data.datasets import ImageDataset
 
 AUGMENT_STREAM = 2  # a seed-sequence key of its own, apart from SMD's (1) and the batch order
+CALIBRATION_STREAM = 3  # which training images calibrate the SLU gates' evaluation thresholds
 
 
 class BatchSource:
@@ -52,6 +53,13 @@ class BatchSource:
 
     def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
         return (x_uint8.float() / self.dataset.pixel_max - self._mean) / self._std
+
+    def calibration_batch(self, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fixed sample of training images, un-augmented: the same for every call of a run."""
+        n = len(self.dataset.train_y)
+        idx = np.random.default_rng([self.seed, CALIBRATION_STREAM]).choice(n, min(samples, n), replace=False)
+        idx_t = torch.from_numpy(np.sort(idx)).to(self.device)
+        return self.normalize(self._train_x[idx_t]), self._train_y[idx_t]
 
     def test_batches(self, batch_size: int = 500):
         x = torch.from_numpy(self.dataset.test_x)

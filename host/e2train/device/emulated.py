@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from e2train.device.base import DeviceError, DeviceMemoryError, KernelLimits, UnknownKernelError
-from e2train.device.cycle_model import CycleModel, RunCost
 from e2train.device.memory import DEFAULT_BASE, ArrayMemory, MirroredMemoryDevice
+from e2train.energy.cycle_model import CycleModel, RunCost
 from e2train.kernels import reference, regmap
 from e2train.kernels.regmap import RegisterMap
 from e2train.power.simulated_rails import SimulatedRails

@@ -29,7 +29,8 @@ COLUMNS: dict[str, str] = {
     "loss": "float64",
     "lr": "float64",
     "slu_executed_fraction": "float64",
-    "psg_recompute_fraction": "float64",
+    "psg_recompute_fraction_hw": "float64",  # per entry, as the psg_wgrad kernel
+    "psg_recompute_fraction_sw": "float64",  # entries the software path computed (whole rows)
     "macs_forward": "int64",
     "macs_backward_input": "int64",
     "macs_wgrad_predict": "int64",

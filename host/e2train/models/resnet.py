@@ -2,6 +2,12 @@
 
 Down-sampling shortcuts are 1x1 stride-2 conv + BN (they keep running when their block is skipped).
 All convs are ``QConv2d``, so one model class serves the fp32 baseline, the 8-bit baseline and PSG.
+
+Signedness of conv inputs: a block's output is post-ReLU, except for a sample whose gated block
+was skipped: it leaves as the shortcut's output, which after a down-sampling shortcut is a BN
+output with negative entries, and identity shortcuts carry it on to every later block.  Convs that
+can see such inputs quantize them as signed codes (one bit less of resolution, no clamping of the
+negative part); the others keep unsigned codes.
 """
 
 from __future__ import annotations
@@ -34,6 +40,14 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.residual(x) + self.shortcut(x))
 
+    @property
+    def downsamples(self) -> bool:
+        return not isinstance(self.shortcut, nn.Identity)
+
+    def input_convs(self) -> list[QConv2d]:
+        """The convs that read the block's input (its first conv and a down-sampling shortcut's)."""
+        return [self.conv1] + [m for m in self.shortcut.modules() if isinstance(m, QConv2d)]
+
     def gated(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
         """``m * F(x) + (1 - m) * shortcut(x)`` computing F only for samples with m = 1."""
         base = self.shortcut(x)  # runs for every sample, skipped or not
@@ -62,7 +76,10 @@ class ResNet(nn.Module):
         self.head = nn.Linear(in_ch, num_classes)  # stays fp32, as in the original
         # The first block always runs; gate k decides block k+1 from block k's output.
         self.gates = GateNetwork([b.conv2.out_channels for b in blocks[:-1]], gate_init) if gated else None
+        if gated:
+            self._sign_inputs_after_skippable_downsampling()
         self.gate_generator: torch.Generator | None = None
+        self.gate_rule = "calibrated"  # how gates decide at evaluation: see techniques.slu.EVAL_RULES
         self.last_gates = GateRecord()
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -71,6 +88,15 @@ class ResNet(nn.Module):
     @property
     def gated(self) -> bool:
         return self.gates is not None
+
+    def _sign_inputs_after_skippable_downsampling(self) -> None:
+        """Signed codes for every block input that a skipped down-sampling block can make negative."""
+        negative_possible = False
+        for k, block in enumerate(self.blocks):
+            if negative_possible:
+                for conv in block.input_convs():
+                    conv.input_signed = True
+            negative_possible = negative_possible or (k > 0 and block.downsamples)  # block 0 always runs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, C, H, W) normalised image
@@ -83,9 +109,14 @@ class ResNet(nn.Module):
                 x = block(x)
                 continue
             p = self.gates(k - 1, x)  # (B,)
-            mask = straight_through_mask(p, self.gate_generator) if self.training else (p > 0.5).to(p.dtype)
+            if self.training:
+                mask = straight_through_mask(p, self.gate_generator)
+                self.gates.record_training(k - 1, mask)
+            else:
+                mask = self.gates.eval_mask(k - 1, p, self.gate_rule, self.gate_generator)
             x, executed = block.gated(x, mask)
             record.masks.append(mask)
+            record.probabilities.append(p.detach())
             record.executed.append(executed)
         self.last_gates = record
         return self.head(x.mean(dim=(2, 3)))  # (B, classes)

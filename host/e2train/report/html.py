@@ -141,7 +141,8 @@ def _run_section(run: Run, m: RunMetrics) -> str:
              ("iterations (planned, SMD-skipped)", f"{m.iterations} ({m.iterations_planned}, "
                                                    f"{m.iterations_skipped})"),
              ("SLU executed fraction (train)", fmt_pct(m.slu_executed_fraction)),
-             ("PSG recomputed fraction", fmt_pct(m.psg_recompute_fraction)),
+             ("PSG recomputed fraction: kernel (per entry) / software (rows)",
+              f"{fmt_pct(m.psg_recompute_fraction_hw)} / {fmt_pct(m.psg_recompute_fraction_sw)}"),
              ("modelled energy: compute / DRAM / static",
               f"{fmt_j(m.energy_compute_model_j)} / {fmt_j(m.energy_dram_model_j)} / "
               f"{fmt_j(m.energy_static_model_j)}"),

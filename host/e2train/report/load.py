@@ -35,7 +35,8 @@ POWER_FILE = "power.parquet"
 # summary.json keys the report relies on, with the types it accepts (None allowed where a run may lack it)
 _SUMMARY_NUMBERS = ("energy_model_j", "energy_baseline8_model_j", "energy_baseline32_model_j", "wall_time_s")
 _SUMMARY_OPTIONAL_NUMBERS = ("test_accuracy", "test_executed_fraction", "slu_executed_fraction",
-                             "psg_recompute_fraction", "energy_measured_j", "train_time_s")
+                             "psg_recompute_fraction_hw", "psg_recompute_fraction_sw",
+                             "energy_measured_j", "train_time_s")
 _EVAL_COLUMNS = ("iteration", "epoch", "test_accuracy")
 _LAYER_COLUMNS = ("layer", "kind", "energy_j")
 # Relative tolerance for totals written by one process and summed again here (float summation order).

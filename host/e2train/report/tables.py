@@ -47,7 +47,8 @@ class RunMetrics:
     iterations_skipped: int
     interrupted: bool
     slu_executed_fraction: float | None
-    psg_recompute_fraction: float | None
+    psg_recompute_fraction_hw: float | None  # per entry, as the psg_wgrad kernel recomputes
+    psg_recompute_fraction_sw: float | None  # entries the software path computed (whole rows)
     energy_model_j: float
     energy_compute_model_j: float
     energy_dram_model_j: float
@@ -163,7 +164,8 @@ def run_metrics(run: Run) -> RunMetrics:
         iterations=len(t), iterations_planned=int(planned) if planned is not None else None,
         iterations_skipped=int(t["skipped"].sum()), interrupted=bool(s.get("interrupted", False)),
         slu_executed_fraction=_optional(s.get("slu_executed_fraction")),
-        psg_recompute_fraction=_optional(s.get("psg_recompute_fraction")),
+        psg_recompute_fraction_hw=_optional(s.get("psg_recompute_fraction_hw")),
+        psg_recompute_fraction_sw=_optional(s.get("psg_recompute_fraction_sw")),
         energy_model_j=e_model,
         energy_compute_model_j=float(t["energy_compute_model_j"].sum()),
         energy_dram_model_j=float(t["energy_dram_model_j"].sum()),

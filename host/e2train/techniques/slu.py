@@ -3,7 +3,16 @@
 Gate (ALGORITHMS.md 1.2): block output -> global average pool -> 1x1 conv C->10 (one per gated
 block, since C differs) -> one LSTM cell 10->10 shared by all blocks, state reset every forward ->
 linear 10->1 -> sigmoid.  Training samples a hard Bernoulli decision with a straight-through
-gradient; evaluation uses ``p > 0.5``.
+gradient.
+
+Evaluation rules (``EVAL_RULES``), because a deterministic rule must not silently change how much
+of the network runs:
+- ``calibrated`` (default): gate k runs a sample when ``p > t_k``; ``t_k`` is set on a fixed
+  calibration batch of training images so that gate k executes the fraction of samples it
+  executed in training (an exponential average kept in the model).  Test time then runs the
+  computation level that was trained, and the samples each gate keeps are those it rates highest.
+- ``half``: ``p > 0.5`` (the previous rule; with gates near 0.5 it runs every block or none).
+- ``sample``: a Bernoulli draw as in training (the original code; test accuracy becomes random).
 
 Project choices: the cost regularizer weights each block by its real MAC count (normalised to a
 mean of 1, so ``beta`` keeps the original scale); skipped samples are really skipped (gather the
@@ -21,6 +30,8 @@ import torch
 import torch.nn as nn
 
 GATE_HIDDEN = 10
+EVAL_RULES = ("calibrated", "half", "sample")
+TRAIN_FRACTION_MOMENTUM = 0.05  # exponential average of each gate's executed fraction in training
 
 
 class GateNetwork(nn.Module):
@@ -36,6 +47,9 @@ class GateNetwork(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.constant_(self.proj.bias, math.log(init_probability / (1 - init_probability)))
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.register_buffer("train_fraction", torch.full((len(channels),), float(init_probability)))
+        self.register_buffer("thresholds", torch.full((len(channels),), 0.5))
+        self.calibrating = False  # set by calibrate_gates: eval masks then set the thresholds
 
     def reset(self) -> None:
         self.state = None
@@ -46,6 +60,38 @@ class GateNetwork(nn.Module):
         h, c = self.cell(self.embed[index](pooled), self.state)
         self.state = (h, c)
         return torch.sigmoid(self.proj(h)).squeeze(1)  # (B,)
+
+
+    @torch.no_grad()
+    def record_training(self, index: int, mask: torch.Tensor) -> None:
+        """Fold one training batch's executed fraction of gate ``index`` into its running average."""
+        if mask.numel():
+            self.train_fraction[index].lerp_((mask.detach() > 0.5).float().mean(), TRAIN_FRACTION_MOMENTUM)
+
+    def eval_mask(self, index: int, p: torch.Tensor, rule: str, generator: torch.Generator | None) -> torch.Tensor:
+        """Hard decisions (B,) at evaluation under ``rule``; while calibrating, also sets ``t_k``."""
+        if rule == "sample":
+            return (p > torch.rand(p.shape, generator=generator, device="cpu").to(p.device)).to(p.dtype)
+        if rule == "half":
+            return (p > 0.5).to(p.dtype)
+        if self.calibrating:
+            self.thresholds[index] = threshold_for_fraction(p, float(self.train_fraction[index]))
+        return (p > self.thresholds[index]).to(p.dtype)
+
+
+def threshold_for_fraction(p: torch.Tensor, fraction: float) -> float:
+    """A threshold t with ``mean(p > t)`` as close to ``fraction`` as the values of p allow.
+
+    Midway between the sorted neighbours at the cut, so that samples near the boundary at test
+    time fall on the side the calibration batch would put them.
+    """
+    values = p.detach().flatten().sort(descending=True).values
+    keep = round(fraction * values.numel())
+    if keep <= 0:
+        return float(values[0]) if values.numel() else 1.0
+    if keep >= values.numel():
+        return float(values[-1]) - 1e-6
+    return float((values[keep - 1] + values[keep]) / 2)
 
 
 def straight_through_mask(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -62,6 +108,7 @@ class GateRecord:
     masks: list[torch.Tensor] = field(default_factory=list)  # per gated block, (B,) STE masks
     executed: list[int] = field(default_factory=list)  # executed samples per gated block
     batch: int = 0
+    probabilities: list[torch.Tensor] = field(default_factory=list)  # per gated block, (B,) gate outputs p
 
 
 def computation_fraction(record: GateRecord, block_macs: list[int]) -> float:

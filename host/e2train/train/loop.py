@@ -115,6 +115,7 @@ class Trainer:
         self.total_iters = cfg.iters or max(1, round(cfg.epochs * self.source.iters_per_epoch))
         self.model = build_model(cfg.model, self.dataset.num_classes, self.dataset.input_shape[0],
                                  slu_target=cfg.slu_target).to(self.device)
+        self.model.gate_rule = cfg.slu_eval_rule
         psg = PsgConfig(cfg.psg_threshold, cfg.psg_threshold_mode) if cfg.psg else None
         for conv in self.model.qconvs():
             conv.configure(cfg.precision, cfg.input_grad, psg)
@@ -222,9 +223,11 @@ class Trainer:
                 self.state.layer_j[layer][kind] += joules
         entries = sum(c.stats.psg_entries for c in self.model.qconvs())
         recomputed = sum(c.stats.psg_recomputed for c in self.model.qconvs())
+        computed_full = sum(c.stats.psg_computed_full for c in self.model.qconvs())
         return {
             "loss": float(loss.detach()), "slu_executed_fraction": slu_fraction,
-            "psg_recompute_fraction": recomputed / entries if entries else math.nan,
+            "psg_recompute_fraction_hw": recomputed / entries if entries else math.nan,
+            "psg_recompute_fraction_sw": computed_full / entries if entries else math.nan,
             "macs_forward": counts.macs_forward, "macs_backward_input": counts.macs_backward_input,
             "macs_wgrad_predict": counts.macs_wgrad_predict, "macs_wgrad_full": counts.macs_wgrad_full,
             "dram_bytes": counts.dram_bytes, **{f"count_{k}": v for k, v in counts.by_kind.items()},
@@ -235,7 +238,8 @@ class Trainer:
 
     def _skipped_row(self) -> dict[str, Any]:
         zero_counts = {f"count_{k}": 0.0 for k in self.profile.energy_pj}
-        return {"loss": math.nan, "slu_executed_fraction": math.nan, "psg_recompute_fraction": math.nan,
+        return {"loss": math.nan, "slu_executed_fraction": math.nan, "psg_recompute_fraction_hw": math.nan,
+                "psg_recompute_fraction_sw": math.nan,
                 "macs_forward": 0, "macs_backward_input": 0, "macs_wgrad_predict": 0, "macs_wgrad_full": 0,
                 "dram_bytes": 0, **zero_counts, "model_time_s": 0.0, "energy_compute_model_j": 0.0,
                 "energy_dram_model_j": 0.0, "energy_static_model_j": 0.0, "energy_model_j": 0.0}
@@ -251,13 +255,22 @@ class Trainer:
         ev = evaluate(self.model, self.source, self.block_macs)
         rows = self.state.rows
         entry = {"iteration": iteration, "epoch": epoch, "test_accuracy": ev.accuracy,
-                 "test_executed_fraction": ev.executed_fraction,
+                 "test_executed_fraction": ev.executed_fraction, "test_gate_p_std": ev.mean_gate_p_std,
                  "energy_model_j": sum(r["energy_model_j"] for r in rows),
                  "energy_baseline8_model_j": sum(r["energy_baseline8_model_j"] for r in rows),
                  "energy_baseline32_model_j": sum(r["energy_baseline32_model_j"] for r in rows)}
         self.state.evals.append(entry)
         pd.DataFrame(self.state.evals).to_csv(self.run_dir / EVAL_FILE, index=False)
         return entry
+
+    def _evaluate_each_rule(self) -> dict[str, dict[str, float | None]]:
+        """The finished model under every deterministic gate rule, for comparison in the summary."""
+        results = {}
+        for rule in ("calibrated", "half"):
+            ev = evaluate(self.model, self.source, self.block_macs, rule=rule)
+            results[rule] = {"test_accuracy": ev.accuracy, "test_executed_fraction": ev.executed_fraction,
+                             "test_gate_p_std": ev.mean_gate_p_std}
+        return results
 
     def _checkpoint(self, next_iteration: int, trace: TraceWriter) -> None:
         trace.write()
@@ -311,6 +324,8 @@ class Trainer:
             self._finish_power(recorder, trace)
             trace.close()
         summary = self._summary(time.monotonic() - t_run, interrupted=self._stop_requested)
+        if self.model.gated and not self._stop_requested:
+            summary["test_by_rule"] = self._evaluate_each_rule()
         if self.device_kernels is not None:
             summary["device"] = self.device_kernels.finish(self.run_dir, summary["wall_time_s"])
         (self.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
@@ -360,18 +375,21 @@ class Trainer:
         e_model = float(trace["energy_model_j"].sum())
         e8 = float(trace["energy_baseline8_model_j"].sum())
         e32 = float(trace["energy_baseline32_model_j"].sum())
-        psg_entries = ran["psg_recompute_fraction"].notna()
+        psg_ran = ran[ran["psg_recompute_fraction_hw"].notna()]
         measured = trace["energy_measured_j"].dropna() if "energy_measured_j" in trace else pd.Series([])
         return {
             "test_accuracy": final.get("test_accuracy"),
             "test_executed_fraction": final.get("test_executed_fraction"),
+            "test_gate_p_std": final.get("test_gate_p_std"),
+            "slu_eval_rule": self.cfg.slu_eval_rule if self.model.gated else None,
             "iterations": int(len(trace)),
             "iterations_planned": self.total_iters,
             "iterations_skipped": int(trace["skipped"].sum()),
             "interrupted": interrupted,
             "slu_executed_fraction": float(ran["slu_executed_fraction"].mean()) if len(ran) else None,
-            "psg_recompute_fraction": (float(ran.loc[psg_entries, "psg_recompute_fraction"].mean())
-                                       if psg_entries.any() else None),
+            # per entry, as the psg_wgrad kernel recomputes; and what the software path computed (whole rows)
+            "psg_recompute_fraction_hw": float(psg_ran["psg_recompute_fraction_hw"].mean()) if len(psg_ran) else None,
+            "psg_recompute_fraction_sw": float(psg_ran["psg_recompute_fraction_sw"].mean()) if len(psg_ran) else None,
             "energy_model_j": e_model,
             "energy_baseline8_model_j": e8,
             "energy_baseline32_model_j": e32,
