@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from e2train.energy.counts import (
     full_network_activities,
     trace_shapes,
 )
+from e2train.energy.cycle_model import CycleModel
 from e2train.energy.model import PJ, model_energy
 from e2train.energy.profile import OP_KINDS, ProfileError, load_profile
 from e2train.models.resnet import ResNet
@@ -62,32 +64,63 @@ def test_baseline_counts_by_kind(resnet8) -> None:
 
 
 def test_psg_and_skipping_counts() -> None:
-    shape = LayerShape("conv", "conv", macs=1000, in_elems=10, out_elems=20, weight_elems=50)
+    # W: 5 x 10 (fan-in), 20 output positions per sample, 3 samples: P = 60
+    shape = LayerShape("conv", "conv", macs=1000, in_elems=10, out_elems=100, weight_elems=50,
+                       out_channels=5, fan_in=10, positions=20)
+    mask = np.zeros((5, 10), dtype=bool)
+    mask[0, :5] = True
     act = LayerActivity(shape, samples=3, backward_samples=3, input_grad=True, psg_entries=50,
-                        psg_recomputed=5, psg_reduction=60)
+                        psg_recomputed=5, psg_reduction=60, psg_masks=[mask])
     c = count_ops([act], Precision("int8", "int16", True), updated_params=0)
     assert c.by_kind["mac_int8"] == 3000
     assert c.by_kind["mac_int8x16"] == 3000 + 5 * 60  # input gradient + recomputed entries
     assert c.by_kind["mac_int4x16"] == 50 * 60
-    # bytes: forward 50*1 + 3*(10*1 + 20*4); input grad 50*1 + 3*(20*2 + 10*4); wgrad 3*(10 + 20*2) + 50*1
-    assert c.dram_bytes == (50 + 3 * 90) + (50 + 3 * 80) + (3 * 50 + 50)
+    hw = CycleModel()
+    forward = hw.gemm(5, 60, 10, 1)
+    # by hand: 1 x 8 output tiles x K=10 cycles = 80 < max(720 bytes read, 1200 written) / 8 = 150 beats
+    assert (forward.bytes_read, forward.bytes_written, forward.cycles_busy) == (720, 1200, 4 + 40 + 150)
+    runs = [forward, hw.gemm(10, 60, 5, 2), hw.psg(5, 10, 60, mask)]  # forward, input gradient, psg_wgrad
+    assert c.cycles == sum(r.cycles_busy for r in runs)
+    assert c.dram_bytes == sum(r.bytes_read + r.bytes_written for r in runs)
     skipped = count_ops([LayerActivity(shape, 0, 0)], Precision("int8", "int16", True), 0)
-    assert skipped.accelerator_macs == 0 and skipped.dram_bytes == 0
+    assert skipped.cycles == 0 and skipped.dram_bytes == 0
+
+
+def test_recompute_pass_costs_cycles_only_where_decisions_need_it() -> None:
+    shape = LayerShape("conv", "conv", macs=64 * 144 * 64, out_channels=64, fan_in=144, positions=64)
+
+    def cycles(mask: np.ndarray) -> float:
+        act = LayerActivity(shape, 4, 4, True, mask.size, int(mask.sum()), 256, [mask])
+        return count_ops([act], Precision("int8", "int16", True), 0).cycles
+
+    none, some, full = (np.zeros((64, 144), bool), np.eye(64, 144, dtype=bool), np.ones((64, 144), bool))
+    assert cycles(none) < cycles(some) < cycles(full)
+
+
+def test_fp32_passes_run_on_the_smaller_fp32_array() -> None:
+    shape = LayerShape("conv", "conv", macs=16 * 144 * 1024, out_channels=16, fan_in=144, positions=1024)
+    forward_only = [LayerActivity(shape, 1, 0)]
+    int8 = count_ops(forward_only, BASELINE8, 0)
+    fp32 = count_ops(forward_only, BASELINE32, 0)
+    assert fp32.cycles > 4 * int8.cycles  # 12 fp32 multiply-adds per cycle against 64 int8 MACs
 
 
 def test_energy_model_arithmetic(tmp_path) -> None:
     profile_path = tmp_path / "p.json"
     energies = {k: float(i + 1) for i, k in enumerate(OP_KINDS)}
-    profile_path.write_text(json.dumps({"name": "t", "kind": "prior", "clock_hz": 1e6, "macs_per_cycle": 10,
-                                        "dram_bytes_per_cycle": 2, "static_power_w": 0.5, "energy_pj": energies}))
+    profile_path.write_text(json.dumps({"name": "t", "kind": "prior", "clock_hz": 1e6, "array": {"rows": 2, "cols": 2},
+                                        "static_power_w": 0.5, "energy_pj": energies}))
     profile = load_profile(str(profile_path))
-    shape = LayerShape("conv", "conv", macs=100, in_elems=1, out_elems=1, weight_elems=1)
-    c = count_ops([LayerActivity(shape, 1, 0)], Precision("int8", "fp32", False), 0)
+    assert (profile.accelerator.int8.rows, profile.accelerator.int8.clock_hz) == (2, 1e6)
+    shape = LayerShape("conv", "conv", macs=100, in_elems=1, out_elems=1, weight_elems=100,
+                       out_channels=1, fan_in=100, positions=1)
+    c = count_ops([LayerActivity(shape, 1, 0)], Precision("int8", "fp32", False), 0, profile.accelerator)
     e = model_energy(c, profile)
     assert e.compute_j == pytest.approx(100 * 1 * PJ)  # mac_int8 = 1 pJ
     assert e.dram_j == pytest.approx(c.dram_bytes * 6 * PJ)  # dram_byte = 6 pJ
-    cycles = max(100 / 10, c.dram_bytes / 2)
-    assert e.static_j == pytest.approx(0.5 * cycles / 1e6)
+    # 1 x 100 times 100 x 1: 100 k-steps; reads 104 + 100 * 8 bytes = 113 beats: memory-bound
+    assert c.cycles == 4 + 40 + 113
+    assert e.static_j == pytest.approx(0.5 * c.cycles / 1e6)
     assert e.total_j == pytest.approx(e.compute_j + e.dram_j + e.static_j)
 
 

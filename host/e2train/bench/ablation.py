@@ -18,6 +18,7 @@ import click
 import pandas as pd
 
 from e2train.energy.profile import REPO_ROOT
+from e2train.energy.trace import read_trace
 
 RUNS = (
     ("fp32 baseline", "cifar10-fp32"),
@@ -30,10 +31,14 @@ RUNS = (
 
 def summary_row(label: str, run_dir: Path) -> dict:
     s = json.loads((run_dir / "summary.json").read_text())
+    trace = read_trace(run_dir)
     return {"method": label, "test_accuracy": s["test_accuracy"], "energy_model_j": s["energy_model_j"],
             "savings_vs_baseline8": s["savings_vs_baseline8"], "savings_vs_baseline32": s["savings_vs_baseline32"],
+            "static_share": float(trace["energy_static_model_j"].sum()) / s["energy_model_j"],
             "iterations_skipped": s["iterations_skipped"], "slu_executed_fraction": s["slu_executed_fraction"],
-            "psg_recompute_fraction_hw": s["psg_recompute_fraction_hw"], "wall_time_s": s["wall_time_s"],
+            "test_executed_fraction": s.get("test_executed_fraction"), "test_gate_p_std": s.get("test_gate_p_std"),
+            "psg_recompute_fraction_hw": s["psg_recompute_fraction_hw"],
+            "psg_recompute_fraction_sw": s.get("psg_recompute_fraction_sw"), "wall_time_s": s["wall_time_s"],
             "run_dir": str(run_dir)}
 
 
@@ -43,15 +48,49 @@ def markdown(table: pd.DataFrame, command: str, iters: int, profile: str) -> str
              f"Energy is modelled with the `{profile}` profile (a labelled prior, not a measurement). "
              "Savings are `1 - E / E_baseline` for the same model and budget: baseline8 = 8-bit forward, "
              "fp32 backward, no SMD/SLU/PSG; baseline32 = fp32 throughout. Wall time includes evaluation.", "",
-             "| method | test acc. | modelled energy (J) | savings vs 8-bit | savings vs fp32 | skipped iters "
-             "| SLU exec. | PSG recomputed | wall time (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    fmt = lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.1%}"  # noqa: E731
+             "SLU exec. is the MAC-weighted fraction of gated-block work run in training / at test (gates "
+             "evaluated by the run's rule); gate p std is the spread of the gates' p over test samples (0: "
+             "input-independent). PSG recomputed: per entry as the psg_wgrad kernel does / whole output "
+             "channels as the software path does. Static share: static power over the modelled accelerator "
+             "time, as a fraction of the run's modelled energy.", "",
+             "| method | test acc. | modelled energy (J) | savings vs 8-bit | savings vs fp32 | static share "
+             "| skipped iters | SLU exec. (train / test) | gate p std | PSG recomputed (kernel / software) "
+             "| wall time (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
-        lines.append(f"| {r['method']} | {fmt(r['test_accuracy'])} | {r['energy_model_j']:.1f} | "
-                     f"{fmt(r['savings_vs_baseline8'])} | {fmt(r['savings_vs_baseline32'])} | "
-                     f"{r['iterations_skipped']} | {fmt(r['slu_executed_fraction'])} | "
-                     f"{fmt(r['psg_recompute_fraction_hw'])} | {r['wall_time_s']:.0f} |")
+        lines.append(f"| {r['method']} | {_pct(r['test_accuracy'])} | {r['energy_model_j']:.1f} | "
+                     f"{_pct(r['savings_vs_baseline8'])} | {_pct(r['savings_vs_baseline32'])} | "
+                     f"{_pct(r['static_share'])} | {r['iterations_skipped']} | "
+                     f"{_pct(r['slu_executed_fraction'])} / {_pct(r['test_executed_fraction'])} | "
+                     f"{_num(r['test_gate_p_std'])} | {_pct(r['psg_recompute_fraction_hw'])} / "
+                     f"{_pct(r['psg_recompute_fraction_sw'])} | {r['wall_time_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _missing(v: object) -> bool:
+    return v is None or bool(pd.isna(v))
+
+
+def _pct(v: object) -> str:
+    return "n/a" if _missing(v) else f"{v:.1%}"
+
+
+def _num(v: object) -> str:
+    return "n/a" if _missing(v) else f"{v:.4f}"
+
+
+def before_after(table: pd.DataFrame, before: pd.DataFrame, label: str) -> str:
+    """Rows of an earlier measurement next to this one's, method by method."""
+    old = before.set_index("method")
+    lines = ["", f"## Before / after ({label})", "",
+             "| method | test acc. before / after | savings vs 8-bit before / after "
+             "| savings vs fp32 before / after | static share before / after |", "|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        b = old.loc[r["method"]] if r["method"] in old.index else {}
+        lines.append(f"| {r['method']} | {_pct(b.get('test_accuracy'))} / {_pct(r['test_accuracy'])} | "
+                     f"{_pct(b.get('savings_vs_baseline8'))} / {_pct(r['savings_vs_baseline8'])} | "
+                     f"{_pct(b.get('savings_vs_baseline32'))} / {_pct(r['savings_vs_baseline32'])} | "
+                     f"{_pct(b.get('static_share'))} / {_pct(r['static_share'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -61,7 +100,11 @@ def markdown(table: pd.DataFrame, command: str, iters: int, profile: str) -> str
 @click.option("--iters", default=1200, show_default=True, help="Nominal iterations per run.")
 @click.option("--out", default="runs/ablation", show_default=True, type=click.Path(file_okay=False))
 @click.option("--results", default=str(REPO_ROOT / "measurements"), show_default=True)
-def main(data_dir: str, dataset: str, iters: int, out: str, results: str) -> None:
+@click.option("--before", type=click.Path(dir_okay=False, exists=True),
+              help="An earlier cifar10_ablation.csv to compare with, method by method.")
+@click.option("--before-label", default="earlier measurement", show_default=True)
+def main(data_dir: str, dataset: str, iters: int, out: str, results: str, before: str | None,
+         before_label: str) -> None:
     """Train the five ablation runs (resuming finished or partial ones) and write the table."""
     rows = []
     for label, preset in RUNS:
@@ -82,8 +125,11 @@ def main(data_dir: str, dataset: str, iters: int, out: str, results: str) -> Non
     command = "python -m e2train.bench.ablation " + shlex.join(
         ["--data-dir", data_dir, "--dataset", dataset, "--iters", str(iters), "--out", out])
     profile = json.loads((Path(out) / RUNS[0][1] / "summary.json").read_text())["energy_profile"]["name"]
-    (results_dir / "cifar10_ablation.md").write_text(markdown(table, command, iters, profile))
-    click.echo(markdown(table, command, iters, profile))
+    text = markdown(table, command, iters, profile)
+    if before:
+        text += before_after(table, pd.read_csv(before), before_label)
+    (results_dir / "cifar10_ablation.md").write_text(text)
+    click.echo(text)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,14 @@ forward pass (shapes); what ran in an iteration comes from the layers' activity 
 each conv, BatchNorm, linear and gate; PSG decisions).  The baselines reuse the same code with
 the activity of a network that runs every block on every sample.
 
-Byte accounting covers the accelerator's DRAM traffic of the conv layers (operands read and
-results written at their real widths, weights read once per call); BatchNorm, the head and the
-gates run on the host in fp32 and are counted as operations only.  On-chip buffer traffic is not
-counted separately.
+Time and DRAM bytes of the conv layers come from the hardware path: each pass is priced as the
+kernel run that ``e2train.kernels.driver_conv`` makes for it, by the cycle model
+(``e2train.energy.cycle_model``): the forward pass one gemm on the im2col matrix (so its 3x3
+re-reads are DRAM traffic), the input gradient one gemm of W^T with the 16-bit error codes, the
+PSG weight gradient one psg_wgrad run whose recompute pass follows the actual decisions.  Passes
+that run in fp32 (the baselines' backward, the fp32 baseline) are priced on the profile's fp32
+array.  BatchNorm, the head and the gates run on the host in fp32 and are counted as operations
+only (no accelerator time).  On-chip buffer traffic is not counted separately.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from e2train.energy.cycle_model import Accelerator, RunCost
 from e2train.energy.profile import OP_KINDS
 from e2train.nn.qconv import QConv2d
 
 BN_FLOPS_FORWARD = 4  # per element: subtract mean, divide by std, scale, shift
 BN_FLOPS_BACKWARD = 8  # per element: two reductions and the chain rule through normalisation
 OPTIMIZER_FLOPS_PER_PARAM = 4  # momentum SGD with weight decay
-ACC_BYTES = 4  # int32 accumulators (or fp32 results) written back
+FP32_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,10 @@ class LayerShape:
     out_elems: int = 0
     weight_elems: int = 0
     gate: bool = False  # part of the SLU gate network (absent from the baselines)
+    # convs as the kernels see them: W (out_channels x fan_in) times im2col (fan_in x positions per sample)
+    out_channels: int = 0
+    fan_in: int = 0  # Cin * kh * kw
+    positions: int = 0  # Ho * Wo
 
 
 @dataclass(frozen=True)
@@ -63,12 +73,14 @@ class LayerActivity:
     psg_entries: int = 0
     psg_recomputed: int = 0
     psg_reduction: int = 0
+    psg_masks: list[np.ndarray] = field(default_factory=list)  # (N, K) recompute decisions of each run
 
 
 @dataclass
 class OpCounts:
     by_kind: dict[str, float] = field(default_factory=lambda: dict.fromkeys(OP_KINDS, 0.0))
     per_layer: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    cycles_per_layer: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # accelerator busy
     macs_forward: int = 0
     macs_backward_input: int = 0
     macs_wgrad_predict: int = 0
@@ -78,13 +90,18 @@ class OpCounts:
         self.by_kind[kind] += count
         self.per_layer[layer][kind] += count
 
+    def add_run(self, layer: str, cost: RunCost) -> None:
+        """One kernel run: its busy cycles and the DRAM bytes it moved."""
+        self.cycles_per_layer[layer] += cost.cycles_busy
+        self.add(layer, "dram_byte", cost.bytes_read + cost.bytes_written)
+
     @property
     def dram_bytes(self) -> int:
         return int(self.by_kind["dram_byte"])
 
     @property
-    def accelerator_macs(self) -> float:
-        return sum(v for k, v in self.by_kind.items() if k.startswith("mac_"))
+    def cycles(self) -> float:
+        return sum(self.cycles_per_layer.values())
 
 
 def trace_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[nn.Module, LayerShape]:
@@ -97,8 +114,10 @@ def trace_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[nn.Modu
         per = lambda t: t[0].numel()  # noqa: E731 - elements of one sample
         if isinstance(module, nn.Conv2d):
             k = module.weight[0].numel()
+            cout = module.weight.shape[0]
             shapes[module] = LayerShape(names[module], "conv", per(output) * k, per(x), per(output),
-                                        module.weight.numel())
+                                        module.weight.numel(), out_channels=cout, fan_in=k,
+                                        positions=per(output) // cout)
         elif isinstance(module, nn.BatchNorm2d):
             shapes[module] = LayerShape(names[module], "bn", per(x), per(x), per(x))
         elif isinstance(module, nn.Linear):
@@ -132,44 +151,16 @@ def trace_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[nn.Modu
     return shapes
 
 
-def count_ops(activities: list[LayerActivity], precision: Precision, updated_params: int) -> OpCounts:
-    """Turn what ran into counts by kind; one code path for the trainer and both baselines."""
+def count_ops(activities: list[LayerActivity], precision: Precision, updated_params: int,
+              accelerator: Accelerator | None = None) -> OpCounts:
+    """Turn what ran into counts by kind and accelerator cycles; one code path for the trainer and
+    both baselines."""
+    hw = accelerator or Accelerator()
     counts = OpCounts()
-    int8 = precision.forward == "int8"
-    act_bytes = 1 if int8 else 4
-    w_bytes = 1 if int8 else 4
-    err_bytes = 2 if (int8 and precision.input_grad == "int16") else 4
     for act in activities:
         s, name = act.shape, act.shape.name
         if s.kind == "conv":
-            fwd = act.samples * s.macs
-            counts.macs_forward += fwd
-            counts.add(name, "mac_int8" if int8 else "mac_fp32", fwd)
-            if act.samples:
-                counts.add(name, "dram_byte", s.weight_elems * w_bytes
-                           + act.samples * (s.in_elems * act_bytes + s.out_elems * ACC_BYTES))
-            if not act.backward_samples:
-                continue
-            b = act.backward_samples
-            if act.input_grad:
-                counts.macs_backward_input += b * s.macs
-                counts.add(name, "mac_int8x16" if err_bytes == 2 else "mac_fp32", b * s.macs)
-                counts.add(name, "dram_byte", s.weight_elems * w_bytes
-                           + b * (s.out_elems * err_bytes + s.in_elems * ACC_BYTES))
-            if precision.psg:
-                predict = act.psg_entries * act.psg_reduction
-                full = act.psg_recomputed * act.psg_reduction
-                counts.macs_wgrad_predict += predict
-                counts.macs_wgrad_full += full
-                counts.add(name, "mac_int4x16", predict)
-                counts.add(name, "mac_int8x16", full)
-                wgrad_out_bytes = 1  # int8 signs
-            else:
-                counts.macs_wgrad_full += b * s.macs
-                counts.add(name, "mac_fp32", b * s.macs)
-                wgrad_out_bytes = 4
-            counts.add(name, "dram_byte", b * (s.in_elems * act_bytes + s.out_elems * err_bytes)
-                       + s.weight_elems * wgrad_out_bytes)
+            _count_conv(counts, act, precision, hw)
         elif s.kind == "bn":
             counts.add(name, "flop_fp32", act.samples * s.macs * BN_FLOPS_FORWARD
                        + act.backward_samples * s.macs * BN_FLOPS_BACKWARD)
@@ -177,6 +168,47 @@ def count_ops(activities: list[LayerActivity], precision: Precision, updated_par
             counts.add(name, "mac_fp32", (act.samples + 2 * act.backward_samples) * s.macs)
     counts.add("optimizer", "flop_fp32", OPTIMIZER_FLOPS_PER_PARAM * updated_params)
     return counts
+
+
+def _count_conv(counts: OpCounts, act: LayerActivity, precision: Precision, hw: Accelerator) -> None:
+    """The three passes of one conv, each as the kernel run the hardware path makes for it."""
+    s, name = act.shape, act.shape.name
+    int8 = precision.forward == "int8"
+    if act.samples:
+        fwd = act.samples * s.macs
+        counts.macs_forward += fwd
+        p = act.samples * s.positions
+        if int8:  # W (N x K) codes times the im2col matrix of 8-bit codes
+            counts.add(name, "mac_int8", fwd)
+            counts.add_run(name, hw.int8.gemm(s.out_channels, p, s.fan_in, 1))
+        else:
+            counts.add(name, "mac_fp32", fwd)
+            counts.add_run(name, hw.fp32.gemm(s.out_channels, p, s.fan_in, FP32_BYTES, FP32_BYTES))
+    b = act.backward_samples
+    if not b:
+        return
+    p = b * s.positions
+    if act.input_grad:  # W^T (K x N) times the error (N x P), then col2im on the host
+        counts.macs_backward_input += b * s.macs
+        if int8 and precision.input_grad == "int16":
+            counts.add(name, "mac_int8x16", b * s.macs)
+            counts.add_run(name, hw.int8.gemm(s.fan_in, p, s.out_channels, 2))
+        else:
+            counts.add(name, "mac_fp32", b * s.macs)
+            counts.add_run(name, hw.fp32.gemm(s.fan_in, p, s.out_channels, FP32_BYTES, FP32_BYTES))
+    if precision.psg:  # psg_wgrad: the predictor for every entry, the full product where unconfident
+        predict = act.psg_entries * act.psg_reduction
+        full = act.psg_recomputed * act.psg_reduction
+        counts.macs_wgrad_predict += predict
+        counts.macs_wgrad_full += full
+        counts.add(name, "mac_int4x16", predict)
+        counts.add(name, "mac_int8x16", full)
+        for mask in act.psg_masks:
+            counts.add_run(name, hw.int8.psg(s.out_channels, s.fan_in, p, mask))
+    else:  # fp32 weight gradient: G (N x P) times im2col^T (P x K)
+        counts.macs_wgrad_full += b * s.macs
+        counts.add(name, "mac_fp32", b * s.macs)
+        counts.add_run(name, hw.fp32.gemm(s.out_channels, s.fan_in, p, FP32_BYTES, FP32_BYTES))
 
 
 def full_network_activities(shapes: dict[nn.Module, LayerShape], batch: int, stem: nn.Module) -> list[LayerActivity]:

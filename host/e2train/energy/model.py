@@ -1,9 +1,11 @@
 """Energy model: counts by kind -> joules, with a static term over the modelled accelerator time.
 
-``E = sum_k count_k * e_k + P_static * t_model`` with
-``t_model = max(MACs / macs_per_cycle, DRAM bytes / bytes_per_cycle) / clock``.  The time model
-gives every MAC kind the same throughput, which flatters fp32 (a real fp32 MAC costs several DSPs
-and cycles): savings against the fp32 baseline are therefore conservative.
+``E = sum_k count_k * e_k + P_static * t_model``, where ``t_model`` is the accelerator's busy time:
+the cycles of every kernel run of the step (``OpCounts.cycles``, from the cycle model at the
+profile's array sizes) over the profile's clock.  The time therefore follows the hardware: the
+predictor pass of psg_wgrad costs what its cycles cost, the recompute pass only the diagonals that
+hold an unconfident entry, memory-bound runs their DRAM beats, and fp32 passes run on the smaller
+fp32 array.  Host-side work (BatchNorm, head, gates, optimizer) is counted as operations only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from e2train.energy.counts import OpCounts
 from e2train.energy.profile import EnergyProfile
 
 PJ = 1e-12
+STATIC_KIND = "static"  # the per-layer breakdown's name for static power over a layer's kernel time
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,15 @@ class ModelledEnergy:
 def model_energy(counts: OpCounts, profile: EnergyProfile) -> ModelledEnergy:
     compute = sum(counts.by_kind[k] * profile.energy_pj[k] for k in profile.energy_pj if k != "dram_byte")
     dram = counts.by_kind["dram_byte"] * profile.energy_pj["dram_byte"]
-    cycles = max(counts.accelerator_macs / profile.macs_per_cycle, counts.dram_bytes / profile.dram_bytes_per_cycle)
-    t = cycles / profile.clock_hz
+    t = counts.cycles / profile.clock_hz
     return ModelledEnergy(compute * PJ, dram * PJ, profile.static_power_w * t, t)
 
 
 def layer_energy_j(counts: OpCounts, profile: EnergyProfile) -> dict[str, dict[str, float]]:
-    """Dynamic joules per layer and kind, for the breakdown in the report."""
-    return {layer: {k: c * profile.energy_pj[k] * PJ for k, c in kinds.items()}
-            for layer, kinds in counts.per_layer.items()}
+    """Joules per layer and kind, for the breakdown in the report; static power over each layer's
+    kernel time appears as the kind ``static``."""
+    layers = {layer: {k: c * profile.energy_pj[k] * PJ for k, c in kinds.items()}
+              for layer, kinds in counts.per_layer.items()}
+    for layer, cycles in counts.cycles_per_layer.items():
+        layers.setdefault(layer, {})[STATIC_KIND] = profile.static_power_w * cycles / profile.clock_hz
+    return layers

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from e2train.energy.cycle_model import Accelerator, CycleModel
+
 OP_KINDS = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32", "dram_byte")
 DEFAULT_PROFILE = "fpga_zynq7020_prior"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -28,8 +30,7 @@ class EnergyProfile:
     energy_pj: dict[str, float]
     static_power_w: float
     clock_hz: float
-    macs_per_cycle: float
-    dram_bytes_per_cycle: float
+    accelerator: Accelerator  # array sizes and clock: the time that static power is charged for
     path: str
 
 
@@ -67,8 +68,20 @@ def load_profile(name_or_path: str = DEFAULT_PROFILE) -> EnergyProfile:
             name=str(data.get("name", path.stem)), kind=str(data.get("kind", "unknown")),
             source=str(data.get("source", "")), energy_pj={k: float(energies[k]) for k in OP_KINDS},
             static_power_w=float(data.get("static_power_w", 0.0)), clock_hz=float(data["clock_hz"]),
-            macs_per_cycle=float(data.get("macs_per_cycle", 64)),
-            dram_bytes_per_cycle=float(data.get("dram_bytes_per_cycle", 8)), path=str(path),
+            accelerator=_accelerator(data), path=str(path),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ProfileError(f"{path}: malformed profile ({err})") from err
+
+
+def _accelerator(data: dict) -> Accelerator:
+    """The profile's ``array`` / ``fp32_array`` ({"rows", "cols"}) and clock; the RTL's defaults otherwise."""
+    default = Accelerator()
+    clock = float(data["clock_hz"])
+
+    def array(key: str, fallback: CycleModel) -> CycleModel:
+        dims = data.get(key) or {}
+        return CycleModel(rows=int(dims.get("rows", fallback.rows)), cols=int(dims.get("cols", fallback.cols)),
+                          clock_hz=clock)
+
+    return Accelerator(array("array", default.int8), array("fp32_array", default.fp32))

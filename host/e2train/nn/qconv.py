@@ -9,7 +9,7 @@ either full precision (8-bit baseline) or PSG signs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -33,6 +33,7 @@ class ConvStats:
     psg_recomputed: int = 0  # of which the hardware kernel recomputes at full precision (per entry)
     psg_computed_full: int = 0  # entries the implementation that ran computed at full precision
     psg_reduction: int = 0  # P, the reduction length of each entry
+    psg_masks: list[torch.Tensor] = field(default_factory=list)  # (N, K) recompute decisions, one per run
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -112,6 +113,7 @@ class _Int8Conv(torch.autograd.Function):
                 stats.psg_entries += decision.recompute.numel()
                 stats.psg_recomputed += int(decision.recompute.sum())
                 stats.psg_computed_full += decision.computed_full
+                stats.psg_masks.append(decision.recompute)
                 stats.psg_reduction = reduction
         return grad_x, grad_w, None, None
 

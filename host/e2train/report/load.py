@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from e2train.energy.model import STATIC_KIND
 from e2train.energy.trace import JOURNAL_FILE, TRACE_FILE, TraceError, read_trace
 
 log = logging.getLogger(__name__)
@@ -265,10 +266,13 @@ def _load_layers(run_dir: Path, trace: pd.DataFrame, warnings: list[str]) -> pd.
         raise ReportError(f"{path}: energy_j is not numeric ({err})") from err
     if (~np.isfinite(energy)).any() or (energy < 0).any():
         raise ReportError(f"{path}: energy_j must be finite and non-negative")
-    dynamic = float((trace["energy_compute_model_j"] + trace["energy_dram_model_j"]).sum())
-    if not _close(float(energy.sum()), dynamic):
-        raise ReportError(f"{path}: layers sum to {energy.sum():.6g} J but the trace's dynamic (compute + "
-                          f"DRAM) energy is {dynamic:.6g} J; the breakdown is from another run")
+    kinds = ["energy_compute_model_j", "energy_dram_model_j"]
+    if (layers["kind"] == STATIC_KIND).any():  # static power over each layer's kernel time (since the cycle model)
+        kinds.append("energy_static_model_j")
+    expected = float(trace[kinds].to_numpy().sum())
+    if not _close(float(energy.sum()), expected):
+        raise ReportError(f"{path}: layers sum to {energy.sum():.6g} J but the trace's modelled energy "
+                          f"({', '.join(kinds)}) is {expected:.6g} J; the breakdown is from another run")
     return pd.DataFrame({"layer": layers["layer"].astype(str), "kind": layers["kind"].astype(str),
                          "energy_j": energy})
 

@@ -7,7 +7,7 @@ Phases of one iteration, in order:
 2. forward: 8-bit integer convs; SLU gates skip blocks per sample (gather/scatter).
 3. loss: cross entropy + the SLU cost term toward the target computation fraction.
 4. backward: input gradients; PSG sign weight gradients (recomputed fraction recorded per layer).
-5. update: momentum SGD; sign gradients get a scaled learning rate.
+5. update: momentum SGD; sign gradients at lr * psg_lr_scale (1 by default, as the original).
 6. accounting: op counts -> modelled energy; the two baselines' energy for the same iteration.
 """
 
@@ -139,7 +139,7 @@ class Trainer:
     # --- setup -------------------------------------------------------------------------------
 
     def _build_optimizer(self) -> torch.optim.SGD:
-        """PSG conv weights step on signs (magnitude 1), so their group's lr is scaled down."""
+        """PSG conv weights step on signs; their group's lr is ``lr * psg_lr_scale`` (1: the original's)."""
         sign_params = [c.weight for c in self.model.qconvs()] if self.cfg.psg else []
         sign_ids = {id(p) for p in sign_params}
         rest = [p for p in self.model.parameters() if id(p) not in sign_ids]
@@ -153,7 +153,8 @@ class Trainer:
         """Per-iteration joules of the same network without SMD/SLU/PSG: 8-bit forward, and fp32."""
         activities = full_network_activities(self.shapes, self.cfg.batch_size, self.model.stem)
         params = sum(p.numel() for n, p in self.model.named_parameters() if not n.startswith("gates."))
-        return tuple(model_energy(count_ops(activities, precision, params), self.profile).total_j
+        return tuple(model_energy(count_ops(activities, precision, params, self.profile.accelerator),
+                                          self.profile).total_j
                      for precision in (BASELINE8, BASELINE32))  # type: ignore[return-value]
 
     def _resume(self) -> None:
@@ -188,7 +189,8 @@ class Trainer:
             if shape.kind == "conv":
                 st = module.stats
                 acts.append(LayerActivity(shape, st.samples, st.samples, module is not self.model.stem,
-                                          st.psg_entries, st.psg_recomputed, st.psg_reduction))
+                                          st.psg_entries, st.psg_recomputed, st.psg_reduction,
+                                          [m.cpu().numpy() for m in st.psg_masks]))
             else:
                 n = self.monitor.samples[module]
                 acts.append(LayerActivity(shape, n, n))
@@ -216,7 +218,7 @@ class Trainer:
         if self.device_kernels is not None:
             self.device_kernels.end_iteration()
         updated = sum(p.numel() for p in self.model.parameters() if p.grad is not None)
-        counts = count_ops(self._activities(), self.precision, updated)
+        counts = count_ops(self._activities(), self.precision, updated, self.profile.accelerator)
         energy = model_energy(counts, self.profile)
         for layer, kinds in layer_energy_j(counts, self.profile).items():
             for kind, joules in kinds.items():
