@@ -25,6 +25,8 @@ def _run(*args: str):
     (["--dataset", "cifar10", "--data-dir", "/no/such/dir"], "no such file or folder"),
     (["--energy-profile", "nope"], "energy profile 'nope' not found"),
     (["--resume"], "--resume needs --out"),
+    (["--psg-lr-scale", "0"], "psg_lr_scale=0.0 must be > 0"),
+    (["--slu-eval-rule", "median"], "'median' is not one of"),
 ])
 def test_bad_values_are_refused_clearly(tmp_path, args, message) -> None:
     result = _run("train", "--out", str(tmp_path / "run"), *args) if "--resume" not in args else _run("train", *args)
@@ -63,3 +65,19 @@ def test_every_command_has_help() -> None:
     for name, command in cli.commands.items():
         assert command.help, f"command {name} lacks a docstring"
         assert _run(name, "--help").exit_code == 0
+
+
+@pytest.mark.parametrize("preset", ["cifar10-e2train", "cifar10-resnet74-paper", "cifar100-resnet110-paper"])
+def test_show_config_prints_presets_that_still_need_a_data_dir(preset) -> None:
+    result = _run("show-config", "--preset", preset)
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.output)
+    assert config["data_dir"] is None and config["input_grad"] == "int16" and config["psg_lr_scale"] == 1.0
+
+
+def test_paper_presets_follow_the_papers_schedule() -> None:
+    from e2train.config import resolve_config
+
+    cfg = resolve_config("cifar10-resnet74-paper", overrides={"data_dir": "/data/cifar"})
+    assert (cfg.model, cfg.iters, cfg.batch_size, cfg.lr) == ("resnet74", 64_000, 128, 0.1)
+    assert resolve_config("cifar100-resnet110-paper", overrides={"data_dir": "/d"}).model == "resnet110"
