@@ -7,6 +7,7 @@ saved in every run directory and checkpoint.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,12 @@ class TrainConfig:
     energy_profile: str = "fpga_zynq7020_prior"
     eval_every: int = 1  # epochs between test evaluations (for the accuracy-vs-energy curve)
     checkpoint_every: int = 1  # epochs between checkpoints
+    checkpoint_every_iters: int = 100  # and every this many iterations within an epoch (0: epoch ends only)
     out: str | None = None
 
     def validate(self) -> TrainConfig:
+        for f in fields(self):
+            setattr(self, f.name, _typed(f.name, str(f.type), getattr(self, f.name)))
         def choice(name: str, allowed: tuple[str, ...]) -> None:
             value = getattr(self, name)
             if value not in allowed:
@@ -97,6 +101,11 @@ class TrainConfig:
             raise ConfigError(f"iters={self.iters} must be >= 1")
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr} must be > 0")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum={self.momentum} must be in [0, 1)")
+        for name in ("weight_decay", "slu_beta", "seed", "checkpoint_every_iters"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
         if any(not 0 < m < 1 for m in self.lr_milestones):
             raise ConfigError(f"lr_milestones={self.lr_milestones} must be fractions of the run in (0, 1)")
         return self
@@ -141,12 +150,41 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _coerce(name: str, value: Any) -> Any:
-    field = {f.name: f for f in fields(TrainConfig)}[name]
+def _typed(name: str, annotation: str, value: Any) -> Any:
+    """``value`` checked against the field's annotation: a config file or flag of the wrong type is
+    named with the key, never turned into something else (``"false"`` is not a boolean)."""
+    optional = "None" in annotation
+    base = annotation.replace("| None", "").strip()
     if value is None:
-        return None
-    if "tuple" in str(field.type):
-        return tuple(float(v) for v in value)
+        if optional:
+            return None
+        raise ConfigError(f"{name} needs a value ({base}); null/None was given")
+    given = f"{value!r} ({type(value).__name__})"
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={given} must be true or false")
+        return value
+    if base == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}={given} must be a string")
+        return value
+    if base.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={given} must be a list of numbers")
+        return tuple(_number(f"{name}[{i}]", v) for i, v in enumerate(value))
+    number = _number(name, value)
+    if base == "int":
+        if not float(number).is_integer():
+            raise ConfigError(f"{name}={given} must be a whole number")
+        return int(number)
+    return float(number)
+
+
+def _number(name: str, value: Any) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}={value!r} ({type(value).__name__}) must be a number")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} must be a finite number")
     return value
 
 
@@ -178,5 +216,5 @@ def resolve_config(preset: str | None = None, config_file: str | None = None,
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    cfg = TrainConfig(**{k: _coerce(k, v) for k, v in values.items()})
+    cfg = TrainConfig(**values)
     return cfg.validate() if validate else cfg

@@ -52,7 +52,7 @@ def test_refuses_to_overwrite_a_run(tmp_path) -> None:
     out = tmp_path / "run"
     assert _run("train", "--out", str(out), "--iters", "2", "--model", "resnet8").exit_code == 0
     result = _run("train", "--out", str(out), "--iters", "2", "--model", "resnet8")
-    assert result.exit_code != 0 and "already holds a run" in result.output
+    assert result.exit_code != 0 and "is not empty" in result.output and "--resume" in result.output
 
 
 def test_train_prints_a_summary_with_savings(tmp_path) -> None:

@@ -52,6 +52,7 @@ import functools
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -83,7 +84,6 @@ log = logging.getLogger(__name__)
 
 DEVICE_BACKENDS = ("emulate", "rtl", "pynq")
 COUNTERS_FILE = "device_counters.csv"
-PROGRESS_FILE = "device_progress.jsonl"
 COUNTER_SOURCES = {
     "emulate": "cycle model of the emulated device (estimates, see e2train.energy.cycle_model)",
     "rtl": "the RTL's own counters, in simulation",
@@ -426,7 +426,7 @@ class _ProgressRelay(threading.Thread):
         self._drain()
 
 
-def training_job(device: Device, cfg: TrainConfig, run_dir: str, resume: bool, power_spec: str | None,
+def training_job(device: Device, cfg: TrainConfig, run_dir: str, resume: bool, force: bool, power_spec: str | None,
                  cwd: str, progress_file: str | None) -> dict[str, Any]:
     """Runs inside the simulator (``run_in_simulator``): the trainer, on the simulation's device."""
     from e2train.train.loop import Trainer
@@ -435,7 +435,8 @@ def training_job(device: Device, cfg: TrainConfig, run_dir: str, resume: bool, p
     os.chdir(cwd)  # relative paths in the config (data_dir, energy_profile) mean what they meant outside
     try:
         on_iteration = _ProgressWriter(progress_file) if progress_file else None
-        trainer = Trainer(cfg, Path(run_dir), resume=resume, on_iteration=on_iteration, power_spec=power_spec)
+        trainer = Trainer(cfg, Path(run_dir), resume=resume, on_iteration=on_iteration, power_spec=power_spec,
+                          force=force)
         if trainer.device_kernels is None or trainer.device_kernels.device is not device:
             raise DeviceError("the trainer did not attach the simulation's device")
         return trainer.run()
@@ -443,7 +444,7 @@ def training_job(device: Device, cfg: TrainConfig, run_dir: str, resume: bool, p
         os.chdir(old)
 
 
-def train_in_simulator(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+def train_in_simulator(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False, force: bool = False,
                        power_spec: str | None = None,
                        on_iteration: Callable[[IterationReport], None] | None = None,
                        poll_s: float = 0.5, **sim_options: Any) -> dict[str, Any]:
@@ -459,11 +460,12 @@ def train_in_simulator(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = 
     if cfg.backend != "rtl":
         raise ValueError(f"train_in_simulator runs backend 'rtl', not {cfg.backend!r}")
     run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    progress = run_dir / PROGRESS_FILE
-    progress.unlink(missing_ok=True)
+    # outside the run directory, which the trainer requires empty for a new run
+    handle, progress_name = tempfile.mkstemp(prefix="e2train-progress-", suffix=".jsonl")
+    os.close(handle)
+    progress = Path(progress_name)
     job = functools.partial(training_job, cfg=cfg, run_dir=str(run_dir), resume=resume, power_spec=power_spec,
-                            cwd=os.getcwd(), progress_file=str(progress) if on_iteration else None)
+                            force=force, cwd=os.getcwd(), progress_file=str(progress) if on_iteration else None)
     relay = _ProgressRelay(progress, on_iteration, poll_s) if on_iteration else None
     if relay is not None:
         relay.start()

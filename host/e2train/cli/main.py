@@ -64,7 +64,8 @@ def cli(verbose: bool) -> None:
 @click.option("--power", "power_spec", help="Measure energy: SOURCE[:RAIL,...] (see `e2train power list`).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<timestamp>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
-def train(preset, config_file, power_spec, resume, **flags) -> None:
+@click.option("--force", is_flag=True, help="Replace the run files in a non-empty --out (other files are kept).")
+def train(preset, config_file, power_spec, resume, force, **flags) -> None:
     """Train a CNN the E2-Train way and report modelled energy savings.
 
     Example: e2train train --preset quickstart --out runs/quickstart
@@ -82,8 +83,6 @@ def train(preset, config_file, power_spec, resume, **flags) -> None:
         cfg = resolve_config(preset, config_file, flags)
         run_dir = Path(cfg.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}")
         cfg.out = str(run_dir)
-        if not resume and (run_dir / "checkpoint.pt").exists():
-            raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or another --out")
         with TrainingProgress() as progress:
             if cfg.backend == "rtl":  # the whole run inside one simulation; progress is relayed out of it
                 from e2train.backends.device_kernels import train_in_simulator
@@ -94,9 +93,11 @@ def train(preset, config_file, power_spec, resume, **flags) -> None:
                                                       f"{cfg.model} on {cfg.dataset} in {cfg.sim}"))
                     progress.update(report)
 
-                summary = train_in_simulator(cfg, run_dir, resume=resume, power_spec=power_spec, on_iteration=relay)
+                summary = train_in_simulator(cfg, run_dir, resume=resume, force=force, power_spec=power_spec,
+                                             on_iteration=relay)
             else:
-                trainer = Trainer(cfg, run_dir, resume=resume, on_iteration=progress.update, power_spec=power_spec)
+                trainer = Trainer(cfg, run_dir, resume=resume, on_iteration=progress.update, power_spec=power_spec,
+                                  force=force)
                 progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
                 summary = trainer.run()
     except USER_ERRORS as err:

@@ -31,8 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from e2train.backends.device_kernels import attach_kernels
-from e2train.config import TrainConfig
+from e2train.backends.device_kernels import COUNTERS_FILE, attach_kernels
+from e2train.config import ConfigError, TrainConfig
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
 from e2train.energy.counts import (
@@ -46,19 +46,26 @@ from e2train.energy.counts import (
 )
 from e2train.energy.model import layer_energy_j, model_energy
 from e2train.energy.profile import load_profile
-from e2train.energy.trace import TraceWriter, read_trace
+from e2train.energy.trace import JOURNAL_FILE, TRACE_FILE, TraceWriter, read_trace
 from e2train.models import build_model
 from e2train.techniques.psg import PsgConfig
 from e2train.techniques.slu import computation_fraction, slu_cost_loss
-from e2train.train.checkpoint import load_checkpoint, save_checkpoint
+from e2train.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from e2train.train.evaluate import evaluate
+from e2train.train.run_lock import LOCK_FILE, RunLock
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # finish the iteration, checkpoint, stop
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 EVAL_FILE = "eval.csv"
 LAYER_FILE = "layer_energy.csv"
+POWER_FILE = "power.parquet"
+# every file a run writes in its directory (--force replaces these and nothing else)
+RUN_FILES = (CONFIG_FILE, SUMMARY_FILE, EVAL_FILE, LAYER_FILE, POWER_FILE, TRACE_FILE, JOURNAL_FILE, CHECKPOINT_FILE,
+             COUNTERS_FILE)
 
 
 @dataclass
@@ -103,14 +110,32 @@ def lr_factor(iteration: int, total: int, milestones: tuple[float, ...]) -> floa
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False,
                  on_iteration: Callable[[IterationReport], None] | None = None,
-                 power_spec: str | None = None):
+                 power_spec: str | None = None, force: bool = False):
+        """``resume`` continues the run in ``run_dir`` from its checkpoint; otherwise ``run_dir`` must be
+        empty, or ``force`` replaces the run files in it (other files are kept)."""
         self.cfg = cfg
         self.run_dir = run_dir
+        self.lock = RunLock(run_dir)  # held until run() ends; refuses a second process in this folder
+        try:
+            self._set_up(resume, force, on_iteration, power_spec)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _set_up(self, resume: bool, force: bool, on_iteration: Callable[[IterationReport], None] | None,
+                power_spec: str | None) -> None:
+        cfg, run_dir = self.cfg, self.run_dir
+        if not resume:
+            self._claim_fresh_directory(force)
         self.on_iteration = on_iteration or (lambda report: None)
         self.power_spec = power_spec
         self.device = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.dataset = load_dataset(cfg.dataset, cfg.data_dir)
+        if cfg.batch_size > len(self.dataset.train_y):
+            # the baselines are priced at the nominal batch: a smaller real one would fake savings
+            raise ConfigError(f"batch_size={cfg.batch_size} exceeds the {len(self.dataset.train_y)} training "
+                              f"images of {cfg.dataset}; use at most that")
         self.source = BatchSource(self.dataset, cfg.batch_size, cfg.seed, self.device)
         self.total_iters = cfg.iters or max(1, round(cfg.epochs * self.source.iters_per_epoch))
         self.model = build_model(cfg.model, self.dataset.num_classes, self.dataset.input_shape[0],
@@ -129,6 +154,8 @@ class Trainer:
         self.optimizer = self._build_optimizer()
         self.baseline8_j, self.baseline32_j = self._baseline_energies()
         self.start_iter = 0
+        self._wall_before = 0.0  # wall time of the run's earlier sessions (resume)
+        self._wall_clock: Callable[[], float] = lambda: self._wall_before
         self.state = RunState()
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -137,6 +164,17 @@ class Trainer:
         self._stop_requested = False
 
     # --- setup -------------------------------------------------------------------------------
+
+    def _claim_fresh_directory(self, force: bool) -> None:
+        present = sorted(p.name for p in self.run_dir.iterdir() if p.name != LOCK_FILE)
+        if not present:
+            return
+        if not force:
+            listed = ", ".join(present[:4]) + (", ..." if len(present) > 4 else "")
+            raise ConfigError(f"{self.run_dir} is not empty ({listed}); use --resume to continue the run in it, "
+                              "--force to replace its run files, or another --out")
+        for name in RUN_FILES:
+            (self.run_dir / name).unlink(missing_ok=True)
 
     def _build_optimizer(self) -> torch.optim.SGD:
         """PSG conv weights step on signs; their group's lr is ``lr * psg_lr_scale`` (1: the original's)."""
@@ -173,7 +211,9 @@ class Trainer:
         self.start_iter = int(state["iteration"])
         trace = read_trace(self.run_dir)
         self.state.rows = trace[trace["iteration"] < self.start_iter].to_dict("records")
-        self.state.evals = [e for e in state.get("evals", []) if e["iteration"] < self.start_iter]
+        # the checkpoint was written after the evaluation at its own iteration: keep that one too
+        self.state.evals = [e for e in state.get("evals", []) if e["iteration"] <= self.start_iter]
+        self._wall_before = float(state.get("wall_time_s", 0.0))
         for layer, kinds in state.get("layer_j", {}).items():
             self.state.layer_j[layer].update(kinds)
         log.info("resuming %s at iteration %d of %d", self.run_dir, self.start_iter, self.total_iters)
@@ -249,9 +289,11 @@ class Trainer:
     # --- the run ---------------------------------------------------------------------------------
 
     def _request_stop(self, signum: int, frame: Any) -> None:
-        log.warning("stop requested: finishing iteration, then checkpointing (Ctrl-C again to abort)")
+        """Ctrl-C or a scheduler's SIGTERM: finish the iteration, checkpoint, stop; a second one aborts."""
+        log.warning("%s: finishing iteration, then checkpointing (again to abort)", signal.Signals(signum).name)
         self._stop_requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def _evaluate(self, iteration: int, epoch: int) -> dict:
         ev = evaluate(self.model, self.source, self.block_macs)
@@ -274,9 +316,24 @@ class Trainer:
                              "test_gate_p_std": ev.mean_gate_p_std}
         return results
 
+    def _after_iteration(self, iteration: int, epoch: int, trace: TraceWriter) -> float | None:
+        """Evaluations and checkpoints due after ``iteration`` iterations; the test accuracy if evaluated."""
+        accuracy = None
+        last = iteration == self.total_iters
+        if iteration % self.source.iters_per_epoch == 0 or last:
+            done_epochs = math.ceil(iteration / self.source.iters_per_epoch)
+            if done_epochs % self.cfg.eval_every == 0 or last:
+                accuracy = self._evaluate(iteration, epoch)["test_accuracy"]
+            if done_epochs % self.cfg.checkpoint_every == 0 or last:
+                self._checkpoint(iteration, trace)
+                return accuracy
+        if self.cfg.checkpoint_every_iters and iteration % self.cfg.checkpoint_every_iters == 0:
+            self._checkpoint(iteration, trace)
+        return accuracy
+
     def _checkpoint(self, next_iteration: int, trace: TraceWriter) -> None:
         trace.write()
-        save_checkpoint(self.run_dir, {
+        save_checkpoint(self.run_dir, {"wall_time_s": self._wall_clock(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "iteration": next_iteration, "config": self.cfg.to_dict(), "evals": self.state.evals,
             "layer_j": {k: dict(v) for k, v in self.state.layer_j.items()},
@@ -288,9 +345,10 @@ class Trainer:
         ipe = self.source.iters_per_epoch
         # the RTL backend runs this loop in a simulator's worker thread, where signals cannot be handled
         in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, self._request_stop) if in_main else None
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS} if in_main else {}
         recorder = self._start_power()
         t_run = time.monotonic()
+        self._wall_clock = lambda: self._wall_before + time.monotonic() - t_run
         iteration = self.start_iter
         try:
             while iteration < self.total_iters and not self._stop_requested:
@@ -309,23 +367,18 @@ class Trainer:
                        "energy_measured_gross_j": math.nan, "measured_short_window": None}
                 trace.append(row)
                 iteration += 1
-                accuracy = None
-                if iteration % ipe == 0 or iteration == self.total_iters:
-                    done_epochs = math.ceil(iteration / ipe)
-                    if done_epochs % self.cfg.eval_every == 0 or iteration == self.total_iters:
-                        accuracy = self._evaluate(iteration, epoch)["test_accuracy"]
-                    if done_epochs % self.cfg.checkpoint_every == 0 or iteration == self.total_iters:
-                        self._checkpoint(iteration, trace)
+                accuracy = self._after_iteration(iteration, epoch, trace)
                 self.on_iteration(IterationReport(iteration, self.total_iters, epoch, skipped,
                                                   values["loss"], values["energy_model_j"], accuracy))
             if self._stop_requested:
                 self._checkpoint(iteration, trace)
         finally:
-            if in_main:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             self._finish_power(recorder, trace)
             trace.close()
-        summary = self._summary(time.monotonic() - t_run, interrupted=self._stop_requested)
+            self.lock.release()
+        summary = self._summary(self._wall_clock(), interrupted=self._stop_requested)
         if self.model.gated and not self._stop_requested:
             summary["test_by_rule"] = self._evaluate_each_rule()
         if self.device_kernels is not None:
@@ -366,7 +419,7 @@ class Trainer:
                                           "energy_measured_gross_j": w.gross_energy_j,
                                           "measured_short_window": bool(w.short_window)}
         trace.fill_measured(measured)
-        recorder.save(self.run_dir / "power.parquet")
+        recorder.save(self.run_dir / POWER_FILE)
 
     # --- summary ---------------------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+"""Nothing lost, nothing silently wrong: resume keeps every evaluation and the true summary, run
+folders take one run at a time, mid-epoch and SIGTERM checkpoints, typed configuration values."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pandas as pd
+import pytest
+
+from e2train.config import ConfigError, resolve_config
+from e2train.train.checkpoint import load_checkpoint
+from e2train.train.loop import Trainer
+from e2train.train.run_lock import RunInUseError, RunLock
+
+# digits: 1438 training images, batch 128 -> 11 iterations per epoch
+SMALL = {"model": "resnet8", "batch_size": 128, "epochs": None, "smd": 0.0, "checkpoint_every_iters": 0}
+
+
+def _trainer(tmp_path, name: str, resume: bool = False, on_iteration=None, force: bool = False,
+             **overrides) -> Trainer:
+    cfg = resolve_config("quickstart", overrides={**SMALL, "out": str(tmp_path / name), **overrides})
+    return Trainer(cfg, tmp_path / name, resume=resume, on_iteration=on_iteration, force=force)
+
+
+def _stop_at(n: int, holder: list):
+    def stop(report) -> None:
+        if report.iteration == n:
+            holder[0]._stop_requested = True
+    return stop
+
+
+def test_resume_keeps_every_evaluation_and_the_final_summary(tmp_path) -> None:
+    full = _trainer(tmp_path, "full", iters=33).run()  # evaluations after iterations 11, 22, 33
+    holder: list = []
+    for stop in (11, 22):  # two interruptions, each right at an epoch's evaluation and checkpoint
+        holder[:] = [_trainer(tmp_path, "part", resume=stop == 22, iters=33, on_iteration=_stop_at(stop, holder))]
+        assert holder[0].run()["interrupted"]
+    resumed = _trainer(tmp_path, "part", resume=True, iters=33).run()
+    evals = pd.read_csv(tmp_path / "part" / "eval.csv")
+    assert evals["iteration"].tolist() == [11, 22, 33]
+    assert evals["test_accuracy"].tolist() == pd.read_csv(tmp_path / "full" / "eval.csv")["test_accuracy"].tolist()
+    assert resumed["test_accuracy"] == full["test_accuracy"]
+    again = _trainer(tmp_path, "part", resume=True, iters=33).run()  # a finished run, resumed once more
+    assert again["test_accuracy"] == full["test_accuracy"]
+    # the earlier sessions' wall time is kept (up to their last checkpoint), not restarted at 0
+    assert again["wall_time_s"] == pytest.approx(resumed["wall_time_s"], rel=0.2)
+
+
+def test_a_second_process_in_the_same_folder_is_refused(tmp_path) -> None:
+    lock = RunLock(tmp_path / "busy")  # as another process running there would hold it
+    try:
+        with pytest.raises(RunInUseError, match=f"in use by another e2train run \\(pid {os.getpid()}"):
+            _trainer(tmp_path, "busy", iters=2)
+    finally:
+        lock.release()
+    _trainer(tmp_path, "busy", iters=2).run()  # free again
+
+
+def test_a_non_empty_folder_needs_resume_or_force_and_force_keeps_other_files(tmp_path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes")
+    with pytest.raises(ConfigError, match="is not empty \\(notes.txt\\)"):
+        _trainer(tmp_path, "mine", iters=2)
+    assert (folder / "notes.txt").read_text() == "my notes"
+    _trainer(tmp_path, "mine", iters=2, force=True).run()
+    first = json.loads((folder / "summary.json").read_text())
+    _trainer(tmp_path, "mine", iters=3, force=True).run()
+    assert json.loads((folder / "summary.json").read_text())["iterations"] == 3 != first["iterations"]
+    assert (folder / "notes.txt").read_text() == "my notes"
+
+
+def test_mid_epoch_checkpoints_make_a_first_epoch_crash_resumable(tmp_path) -> None:
+    def crash(report) -> None:
+        if report.iteration == 7:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError):
+        _trainer(tmp_path, "crash", iters=11, checkpoint_every_iters=3, on_iteration=crash).run()
+    assert load_checkpoint(tmp_path / "crash")["iteration"] == 6
+    resumed = _trainer(tmp_path, "crash", resume=True, iters=11, checkpoint_every_iters=3)
+    assert resumed.start_iter == 6
+    assert resumed.run()["iterations"] == 11
+
+
+def test_sigterm_checkpoints_and_stops(tmp_path) -> None:
+    def terminate(report) -> None:
+        if report.iteration == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    summary = _trainer(tmp_path, "term", iters=11, on_iteration=terminate).run()
+    assert summary["interrupted"] and load_checkpoint(tmp_path / "term")["iteration"] == 2
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler was put back
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("psg", "false", "psg='false' (str) must be true or false"),
+    ("lr", float("nan"), "lr=nan must be a finite number"),
+    ("epochs", float("inf"), "epochs=inf must be a finite number"),
+    ("seed", -1, "seed=-1 must be >= 0"),
+    ("batch_size", "64", "batch_size='64' (str) must be a number"),
+    ("iters", 2.5, "iters=2.5 (float) must be a whole number"),
+    ("lr_milestones", [0.5, "x"], "lr_milestones[1]='x' (str) must be a number"),
+    ("lr_milestones", 0.5, "must be a list of numbers"),
+    ("momentum", 1.5, "momentum=1.5 must be in [0, 1)"),
+    ("model", 20, "model=20 (int) must be a string"),
+])
+def test_config_values_of_the_wrong_type_are_named(tmp_path, key, value, message) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({key: value}))
+    with pytest.raises(ConfigError) as err:
+        resolve_config(config_file=str(path))
+    assert message in str(err.value)
+
+
+def test_a_batch_larger_than_the_dataset_is_refused(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="batch_size=5000 exceeds the 1438 training images"):
+        _trainer(tmp_path, "big", iters=1, batch_size=5000)
