@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from e2train.data.datasets import DATASETS
+from e2train.errors import E2TrainError
 from e2train.models.resnet import MODELS
 from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
 from e2train.techniques.psg import THRESHOLD_MODES
@@ -24,7 +25,7 @@ BACKENDS = ("torch", "emulate", "rtl", "pynq")  # "torch": software; the rest: e
 SIMULATORS = ("icarus", "verilator")  # for backend "rtl"
 
 
-class ConfigError(ValueError):
+class ConfigError(E2TrainError, ValueError):
     """A configuration value is not allowed; the message names the allowed values."""
 
 

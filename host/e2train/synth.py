@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from e2train.errors import E2TrainError
+
 KERNELS = ("gemm", "psg_wgrad")
 TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
 PART = "xc7z020"
@@ -47,7 +49,7 @@ _LUTRAM_LUTS = {
 _FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
 
 
-class SynthError(RuntimeError):
+class SynthError(E2TrainError, RuntimeError):
     """Yosys is missing or failed; the message says what to do."""
 
 

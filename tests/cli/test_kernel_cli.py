@@ -45,10 +45,10 @@ def test_errors_are_one_line_messages(tmp_path) -> None:
     runner = CliRunner()
     bad_shape = runner.invoke(cli, ["kernel", "run", "gemm", "--a", str(tmp_path / "a.npy"), "--b",
                                     str(tmp_path / "b.npy"), "--out", str(tmp_path / "c.npy")])
-    assert bad_shape.exit_code == 1 and "inner dimensions differ" in bad_shape.output
+    assert bad_shape.exit_code == 2 and "inner dimensions differ" in bad_shape.output
     missing = runner.invoke(cli, ["kernel", "run", "gemm", "--a", str(tmp_path / "nope.npy"), "--b",
                                   str(tmp_path / "b.npy"), "--out", str(tmp_path / "c.npy")])
-    assert missing.exit_code == 1 and "cannot read" in missing.output
+    assert missing.exit_code == 2 and "cannot read" in missing.output
 
 
 def test_selftest_on_the_software_backends() -> None:

@@ -80,7 +80,7 @@ def test_record_errors_are_one_line(runner: CliRunner, tmp_path: Path, spec: str
             str(tmp_path / "no-powercap"),
         ],
     )
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert message in res.output and "e2train power list" in res.output
     assert "Traceback" not in res.output
 
@@ -95,13 +95,13 @@ def test_calibrate_missing_trace(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(
         calibrate, [str(tmp_path / "run"), "--out", str(tmp_path / "p.json"), "--clock-hz", "1e8"]
     )
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert "trace.parquet not found" in res.output
 
 
 def test_calibrate_needs_clock(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(calibrate, [str(tmp_path), "--out", str(tmp_path / "p.json")])
-    assert res.exit_code == 1 and "clock_hz or a prior" in res.output
+    assert res.exit_code == 2 and "clock_hz or a prior" in res.output
 
 
 def test_calibrate_writes_profile(runner: CliRunner, tmp_path: Path) -> None:

@@ -146,13 +146,13 @@ def test_unknown_format_is_refused_with_the_allowed_list(runner: CliRunner,
 
 def test_missing_run_dir(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(energy_report, [str(tmp_path / "nope")])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert f"Error: {tmp_path / 'nope'}: no such run directory" in res.output
 
 
 def test_missing_baseline_dir(runner: CliRunner, real_runs: dict[str, Path], tmp_path: Path) -> None:
     res = runner.invoke(energy_report, [str(real_runs["plain"]), "--baseline", str(tmp_path / "gone")])
-    assert res.exit_code == 1 and "gone: no such run directory" in res.output
+    assert res.exit_code == 2 and "gone: no such run directory" in res.output
 
 
 def test_truncated_parquet_names_the_file(runner: CliRunner, real_runs: dict[str, Path], copy_run) -> None:
@@ -160,7 +160,7 @@ def test_truncated_parquet_names_the_file(runner: CliRunner, real_runs: dict[str
     trace = run / "trace.parquet"
     trace.write_bytes(trace.read_bytes()[: trace.stat().st_size // 2])
     res = runner.invoke(energy_report, [str(run)])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert f"{trace}: unreadable Parquet file" in res.output
     assert "mJ" not in res.output  # no number printed from a damaged run
 
@@ -170,7 +170,7 @@ def test_truncated_summary_names_the_file(runner: CliRunner, real_runs: dict[str
     summary = run / "summary.json"
     summary.write_text(summary.read_text()[:100])
     res = runner.invoke(energy_report, [str(run), "--format", "json"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert f"{summary}: not valid JSON" in res.output and res.stdout == ""
 
 
@@ -178,7 +178,7 @@ def test_unfinished_run_says_how_to_resume(runner: CliRunner, real_runs: dict[st
     run = copy_run(real_runs["plain"])
     (run / "summary.json").unlink()
     res = runner.invoke(energy_report, [str(run)])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert f"{run / 'summary.json'}: missing" in res.output and "--resume" in res.output
 
 
@@ -188,7 +188,7 @@ def test_one_bad_run_fails_the_whole_report(runner: CliRunner, real_runs: dict[s
     lines = (run / "trace.jsonl").read_text().splitlines()
     (run / "trace.jsonl").write_text("\n".join(lines[:-2]) + "\n")  # journal of a run cut short
     res = runner.invoke(energy_report, [str(real_runs["e2train"]), str(run)])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert "says 6 iterations but" in res.output and "holds 4" in res.output
 
 
@@ -198,4 +198,4 @@ def test_unwritable_output_is_a_clear_error(runner: CliRunner, real_runs: dict[s
     blocker.write_text("")
     res = runner.invoke(energy_report, [str(real_runs["plain"]), "--format", "json", "--output",
                                         str(blocker / "x.json")])
-    assert res.exit_code == 1 and "cannot write" in res.output
+    assert res.exit_code == 2 and "cannot write" in res.output

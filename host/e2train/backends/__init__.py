@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from e2train.errors import E2TrainError
+
 BACKEND_MODULES = {
     "reference": "e2train.kernels.reference",  # numpy, the definition
     "torch": "e2train.backends.torch_backend",  # fast exact integer math for training
@@ -24,7 +26,7 @@ BACKEND_MODULES = {
 DEVICE_BACKENDS = ("emulate", "pynq")
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(E2TrainError, RuntimeError):
     """A backend was asked for whose tool is missing; the message says how to install it."""
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from e2train.backends import BACKEND_MODULES, BackendUnavailable, get_backend
+from e2train.backends import BACKEND_MODULES, get_backend
+from e2train.cli.user_error import UserError
+from e2train.errors import E2TrainError
 from e2train.kernels import reference
-from e2train.kernels.reference import GEMM_MODES, KernelArgumentError
+from e2train.kernels.reference import GEMM_MODES
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -24,15 +26,15 @@ def _load(path: str, what: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise click.ClickException(f"{what}: cannot read {path} as a .npy array ({err})") from err
+        raise UserError(f"{what}: cannot read {path} as a .npy array ({err})") from err
 
 
 def _backend(name: str, sim: str):
     """The backend module, with the simulator chosen for rtl; tool problems become one-line errors."""
     try:
         module = get_backend(name)
-    except (BackendUnavailable, ImportError) as err:
-        raise click.ClickException(str(err)) from err
+    except (E2TrainError, ImportError) as err:
+        raise UserError(str(err)) from err
     if name != "rtl":
         return module.gemm, module.psg_wgrad
     return (lambda a, b, mode: module.gemm(a, b, mode, sim=sim),
@@ -42,8 +44,8 @@ def _backend(name: str, sim: str):
 def _call(fn, *args):
     try:
         return fn(*args)
-    except (KernelArgumentError, BackendUnavailable) as err:
-        raise click.ClickException(str(err)) from err
+    except E2TrainError as err:  # bad operands, a missing tool, no board
+        raise UserError(str(err)) from err
 
 
 backend_option = click.option("--backend", type=click.Choice(sorted(BACKEND_MODULES)), default="torch",
@@ -77,7 +79,7 @@ def run_gemm(a_path, b_path, mode, backend, sim, out) -> None:
     a, b = _load(a_path, "--a"), _load(b_path, "--b")
     mode = mode or {np.dtype(np.int8): "i8i8", np.dtype(np.uint8): "i8u8", np.dtype(np.int16): "i8i16"}.get(b.dtype)
     if mode is None:
-        raise click.ClickException(f"--b has dtype {b.dtype}; allowed: int8, uint8, int16")
+        raise UserError(f"--b has dtype {b.dtype}; allowed: int8, uint8, int16")
     gemm, _ = _backend(backend, sim)
     result = _call(gemm, a, b, mode)
     np.save(out, result.c)
@@ -102,7 +104,7 @@ def run_psg(x_path, g_path, tau, backend, sim, out) -> None:
     """
     x, g = _load(x_path, "--x"), _load(g_path, "--g")
     if x.dtype not in (np.int8, np.uint8):
-        raise click.ClickException(f"--x has dtype {x.dtype}; allowed: int8 (signed codes), uint8 (unsigned)")
+        raise UserError(f"--x has dtype {x.dtype}; allowed: int8 (signed codes), uint8 (unsigned)")
     _, psg = _backend(backend, sim)
     result = _call(psg, x, g, tau, x.dtype == np.int8)
     folder = Path(out)
@@ -161,5 +163,5 @@ def selftest(backend: str, sim: str) -> None:
         shape = "x".join(str(s) for s in args[0].shape) + "," + "x".join(str(s) for s in args[1].shape)
         click.echo(f"{'ok  ' if ok else 'FAIL'} {name:9s} {shape}")
     if failures:
-        raise click.ClickException(f"{failures} of {len(cases)} cases differ from the reference on {backend}")
+        raise UserError(f"{failures} of {len(cases)} cases differ from the reference on {backend}")
     click.echo(f"all {len(cases)} cases bit-exact with the reference on backend {backend}")

@@ -11,15 +11,11 @@ from pathlib import Path
 
 import click
 
+from e2train.cli.user_error import UserError
 from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_config
-from e2train.data.datasets import DATASETS, DatasetError
-from e2train.device.base import DeviceError
-from e2train.energy.profile import ProfileError
-from e2train.energy.trace import TraceError
+from e2train.data.datasets import DATASETS
+from e2train.errors import E2TrainError
 from e2train.models.resnet import MODELS
-from e2train.train.checkpoint import CheckpointError
-
-USER_ERRORS = (ConfigError, DatasetError, ProfileError, TraceError, CheckpointError, DeviceError)
 
 
 @click.group()
@@ -100,10 +96,8 @@ def train(preset, config_file, power_spec, resume, force, **flags) -> None:
                                   force=force)
                 progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
                 summary = trainer.run()
-    except USER_ERRORS as err:
-        raise click.ClickException(str(err)) from err
-    except ValueError as err:  # remaining validation errors from the library, e.g. --resume mismatch
-        raise click.ClickException(str(err)) from err
+    except E2TrainError as err:
+        raise UserError(str(err)) from err
     print_summary(summary, run_dir)
     if summary.get("device"):
         dev = summary["device"]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import click
 
+from e2train.cli.user_error import UserError
 from e2train.power.base import PowerSourceError
 
 
@@ -129,7 +130,7 @@ def record_cmd(
     try:
         source = open_power_source(spec, **_source_options(hwmon_root, powercap_root, spec))
     except PowerSourceError as err:
-        raise click.ClickException(f"{err} (see `e2train power list`)") from err
+        raise UserError(f"{err} (see `e2train power list`)") from err
     interrupted = False
     with source:
         rec = PowerRecorder(source, rate_hz=rate)
@@ -146,7 +147,7 @@ def record_cmd(
         try:
             path = rec.save(out)
         except OSError as err:
-            raise click.ClickException(f"cannot write {out}: {err}") from err
+            raise UserError(f"cannot write {out}: {err}") from err
     st = rec.stats
     click.echo(f"wrote {st.samples} samples of {', '.join(source.rail_names)} to {path}")
     click.echo(
@@ -161,7 +162,7 @@ def record_cmd(
         net = "" if math.isnan(w.net_energy_j) else f", net {w.net_energy_j:.4g} J"
         click.echo(f"energy {w.gross_energy_j:.4g} +- {w.gross_err_j:.2g} J over {w.duration_s:.2f} s{net}")
     if rec.error is not None:
-        raise click.ClickException(f"sampling stopped early: {rec.error}")
+        raise UserError(f"sampling stopped early: {rec.error}")
     if interrupted:
         click.echo("interrupted: partial recording saved", err=True)
         raise SystemExit(130)
@@ -206,6 +207,6 @@ def calibrate(
             ci=ci,
         )
     except CalibrationError as err:
-        raise click.ClickException(str(err)) from err
+        raise UserError(str(err)) from err
     click.echo(result.summary())
     click.echo(f"wrote {out}")

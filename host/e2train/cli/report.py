@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from e2train.cli.user_error import UserError
 from e2train.report.load import ReportError, Run, load_run, unique_names
 from e2train.report.tables import RunMetrics, compare_runs, report_notes, table_rows, to_csv, to_json
 
@@ -110,9 +111,9 @@ def energy_report(run_dirs: tuple[Path, ...], baseline_dir: Path | None, fmt: st
         if plots_dir is not None or html_file is not None:
             _write_visuals(runs, metrics, notes, baseline, plots_dir, html_file)
     except ReportError as err:
-        raise click.ClickException(str(err)) from err
+        raise UserError(str(err)) from err
     except OSError as err:  # an output path that cannot be written
-        raise click.ClickException(f"{err.filename or ''}: cannot write ({err.strerror or err})") from err
+        raise UserError(f"{err.filename or ''}: cannot write ({err.strerror or err})") from err
 
 
 def _write_visuals(runs: list[Run], metrics: list[RunMetrics], notes: list[str], baseline: Run | None,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from e2train.cli.user_error import UserError
 from e2train.synth import DISCLAIMER, KERNELS, SynthError
 from e2train.synth import synth as run_synth
 
@@ -40,7 +41,7 @@ def synth(kernel: str, rows: int, cols: int, out_dir: Path) -> None:
         try:
             report = run_synth(name, rows, cols, out_dir)
         except (SynthError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise UserError(str(exc)) from None
         res = report["resources"]
         click.echo(
             f"  {name} {rows}x{cols}: LUT {res['LUT']}, FF {res['FF']}, DSP48E1 {res['DSP48E1']}, "

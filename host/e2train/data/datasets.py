@@ -11,11 +11,14 @@ import logging
 import os
 import pickle
 import tarfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from e2train.errors import E2TrainError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SPLIT_SEED = 20190531  # fixed: the train/test split of the digits must not move with --seed
 
 
-class DatasetError(RuntimeError):
+class DatasetError(E2TrainError, RuntimeError):
     """A dataset path is missing or does not have the expected layout."""
 
 
@@ -238,10 +241,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> ImageDataset:
     root = Path(data_dir).expanduser()
     if not root.exists():
         raise DatasetError(f"{root}: no such file or folder (for --dataset {name})")
-    if name == "imagefolder":
-        arrays = _cached(_source_key("imagefolder", root), lambda: _decode_imagefolder(root))
-    else:
-        arrays = _cached(_source_key(name, root), lambda: _decode_pickles(name, root))
+    try:
+        if name == "imagefolder":
+            arrays = _cached(_source_key("imagefolder", root), lambda: _decode_imagefolder(root))
+        else:
+            arrays = _cached(_source_key(name, root), lambda: _decode_pickles(name, root))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:  # gzip raises EOFError and OSError
+        raise DatasetError(f"{root}: cannot read the archive ({err}); it is truncated or corrupt: "
+                           "copy it again") from err
     classes = tuple(str(c) for c in arrays["classes"])
     channels = arrays["train_x"].shape[1]
     mean, std = (CIFAR_MEAN, CIFAR_STD) if channels == 3 else ((0.5,), (0.25,))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from e2train.errors import E2TrainError
 from e2train.kernels import regmap
 from e2train.kernels.regmap import RegisterMap
 
@@ -44,7 +45,7 @@ WORD_MASK = regmap.WORD_MASK  # kept under its old name here
 # ---------------------------------------------------------------------------------------------
 
 
-class DeviceError(RuntimeError):
+class DeviceError(E2TrainError, RuntimeError):
     """Base class of the device layer's errors."""
 
 

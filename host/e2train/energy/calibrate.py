@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from e2train.errors import E2TrainError
+
 log = logging.getLogger(__name__)
 
 KNOWN_KINDS = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32", "dram_byte")
@@ -43,7 +45,7 @@ STATIC = "static_power_w"
 PJ = 1e12
 
 
-class CalibrationError(ValueError):
+class CalibrationError(E2TrainError, ValueError):
     """The traces cannot be fitted; the message says what is missing and what to do."""
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from e2train.energy.cycle_model import Accelerator, CycleModel
+from e2train.errors import E2TrainError
 
 OP_KINDS = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32", "dram_byte")
 DEFAULT_PROFILE = "fpga_zynq7020_prior"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-class ProfileError(ValueError):
+class ProfileError(E2TrainError, ValueError):
     """A profile file is missing, malformed, or lacks a value the model needs."""
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from e2train.errors import E2TrainError
+
 SCHEMA_VERSION = 1
 TRACE_FILE = "trace.parquet"
 JOURNAL_FILE = "trace.jsonl"
@@ -56,7 +58,7 @@ COLUMNS: dict[str, str] = {
 }
 
 
-class TraceError(ValueError):
+class TraceError(E2TrainError, ValueError):
     """A trace file is missing, truncated or has the wrong columns."""
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from e2train.device.base import Buffer, Device, DeviceError, KernelLimits
+from e2train.errors import E2TrainError
 from e2train.kernels import regmap
 from e2train.kernels.reference import (
     GEMM_MODES,
@@ -67,7 +68,7 @@ class KernelOverflowWarning(UserWarning):
     """A gemm result saturated to int32 (defined behaviour, but usually a sign of a bad scale)."""
 
 
-class KernelOverflowError(ArithmeticError):
+class KernelOverflowError(E2TrainError, ArithmeticError):
     """A gemm result saturated and the driver was told ``on_overflow="raise"``."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from e2train.errors import E2TrainError
 from e2train.kernels.regmap import MAX_DIM, MAX_P, PSG_WGRAD
 
 INT32_MIN = np.int64(-(2**31))
@@ -25,7 +26,7 @@ PSG_X_DTYPES = {"signed": np.int8, "unsigned": np.uint8}
 TAU_MAX = 2 ** PSG_WGRAD["TAU"].width_bits - 1  # 2**64 - 1: the TAU register is 64 bits wide
 
 
-class KernelArgumentError(ValueError):
+class KernelArgumentError(E2TrainError, ValueError):
     """Operands that the kernel's contract does not accept (shape, dtype, threshold)."""
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from e2train.errors import E2TrainError
+
 if TYPE_CHECKING:  # typing.Self is 3.11+; the package supports 3.10
     from typing import Self
 
@@ -84,7 +86,7 @@ class SourceInfo:
     rails: tuple[RailInfo, ...] = ()
 
 
-class PowerSourceError(RuntimeError):
+class PowerSourceError(E2TrainError, RuntimeError):
     """Base class of the power package's errors."""
 
 

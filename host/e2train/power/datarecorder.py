@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from e2train.errors import E2TrainError
 from e2train.power.base import Quantity, RailInfo
 from e2train.power.integrate import baseline_from_samples, typical_interval_s
 from e2train.power.pynq_rails import PMBUS_RESOLUTION_W
@@ -30,7 +31,7 @@ MARK_COLUMNS = ("Mark", "Invocation")
 _SUFFIXES = ("_power", "_voltage", "_current")
 
 
-class DataRecorderFormatError(ValueError):
+class DataRecorderFormatError(E2TrainError, ValueError):
     """The file is not a DataRecorder frame; the message names the file and what is missing."""
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from e2train.energy.model import STATIC_KIND
 from e2train.energy.trace import JOURNAL_FILE, TRACE_FILE, TraceError, read_trace
+from e2train.errors import E2TrainError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ REL_TOL = 1e-6
 ABS_TOL_J = 1e-12
 
 
-class ReportError(ValueError):
+class ReportError(E2TrainError, ValueError):
     """A run directory cannot be reported: the message names the file, the problem and what to do."""
 
 

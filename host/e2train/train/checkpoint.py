@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 
+from e2train.errors import E2TrainError
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(E2TrainError, RuntimeError):
     """A checkpoint is missing, corrupt, or belongs to a different configuration."""
 
 

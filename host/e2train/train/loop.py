@@ -204,7 +204,7 @@ class Trainer:
         defaults = TrainConfig().to_dict()  # options added since the run was saved had their defaults
         changed = {k for k in current if json.dumps(current[k]) != json.dumps(saved.get(k, defaults.get(k)))}
         if changed:
-            raise ValueError(f"--resume with a different configuration ({', '.join(sorted(changed))}); "
+            raise ConfigError(f"--resume with a different configuration ({', '.join(sorted(changed))}); "
                              "use the run's own config.json or a new --out")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -346,11 +346,12 @@ class Trainer:
         # the RTL backend runs this loop in a simulator's worker thread, where signals cannot be handled
         in_main = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS} if in_main else {}
-        recorder = self._start_power()
+        recorder = None
         t_run = time.monotonic()
         self._wall_clock = lambda: self._wall_before + time.monotonic() - t_run
         iteration = self.start_iter
         try:
+            recorder = self._start_power()
             while iteration < self.total_iters and not self._stop_requested:
                 epoch = iteration // ipe
                 factor = lr_factor(iteration, self.total_iters, self.cfg.lr_milestones)
