@@ -139,3 +139,14 @@ def test_augmentation_is_the_same_in_another_process(tmp_path) -> None:
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**__import__("os").environ, "PYTHONHASHSEED": str(s)}).stdout for s in (1, 2)}
     assert len(outputs) == 1
+
+
+def test_images_added_to_a_class_folder_reach_the_cache(tmp_path) -> None:
+    _write_imagefolder(tmp_path / "imgs")
+    before = load_dataset("imagefolder", tmp_path / "imgs")
+    Image.new("RGB", (32, 32), (0, 0, 255)).save(tmp_path / "imgs" / "train" / "dog" / "extra.png")
+    (tmp_path / "imgs" / "train" / "bird").mkdir()
+    Image.new("RGB", (32, 32), (0, 255, 0)).save(tmp_path / "imgs" / "train" / "bird" / "b.png")
+    after = load_dataset("imagefolder", tmp_path / "imgs")
+    assert len(after.train_y) == len(before.train_y) + 2
+    assert "bird" in after.classes

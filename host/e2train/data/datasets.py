@@ -79,9 +79,15 @@ def _cached(key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, n
 
 
 def _source_key(kind: str, path: Path) -> str:
-    stat = path.stat()
-    digest = hashlib.sha256(f"{kind}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    return f"{kind}-{digest[:16]}"
+    """Names the cache entry after the source's content as the file system describes it: a file's
+    size and time, or for a folder every file's relative path, size and time (a folder's own time
+    does not change when images are added to its subfolders)."""
+    digest = hashlib.sha256(f"{kind}|{path.resolve()}".encode())
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        stat = file.stat()
+        digest.update(f"|{file.relative_to(path) if path.is_dir() else ''}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return f"{kind}-{digest.hexdigest()[:16]}"
 
 
 # --- embedded default ------------------------------------------------------------------------
