@@ -20,34 +20,19 @@ from typing import Any
 
 from e2train.device import EmulatedDevice
 from e2train.kernels import regmap
-from e2train.kernels.regmap import Register, RegisterMap
+from e2train.kernels.regmap import RegisterMap
 
 BASES = {"gemm": 0x4000_0000, "psg_wgrad": 0x4001_0000}
 RANGE = 0x1_0000
-# HLS output registers: STATUS keeps 0x80, the rest follow with an ap_vld word after each
-HLS_OUTPUTS = {
-    "STATUS": 0x80,
-    "MACS": 0x88,
-    "BYTES_READ": 0x94,
-    "BYTES_WRITTEN": 0xA0,
-    "OVERFLOWS": 0xAC,
-    "RECOMPUTED": 0xB4,
-}
 HLS_CONTROL = {"CTRL": "CTRL", "GIE": "GIER", "IER": "IP_IER", "ISR": "IP_ISR"}
 
 
 def hls_layout(kernel: str) -> tuple[RegisterMap, dict[str, dict[str, Any]]]:
     """The HLS IP's register map (regmap names) and its .hwh ``registers`` dict (HLS names)."""
-    regs: list[Register] = []
+    hls_map = regmap.hls_register_map(kernel)  # STATUS at 0x80, the rest each followed by an ap_vld word
     hwh: dict[str, dict[str, Any]] = {}
-    for reg in regmap.REGISTER_MAPS[kernel].registers:
-        if reg.read_only:
-            if reg.name not in HLS_OUTPUTS:
-                continue  # an HLS IP has no cycle counters
-            offset = HLS_OUTPUTS[reg.name]
-        else:
-            offset = reg.offset
-        regs.append(Register(reg.name, offset, reg.width_bits, reg.read_only, reg.doc))
+    for reg in hls_map.registers:
+        offset = reg.offset
         access = "read-only" if reg.read_only else "read-write"
         if reg.name in HLS_CONTROL:
             hwh[HLS_CONTROL[reg.name]] = {"address_offset": offset, "size": 32, "access": access}
@@ -62,16 +47,18 @@ def hls_layout(kernel: str) -> tuple[RegisterMap, dict[str, dict[str, Any]]]:
                 "size": 32,
                 "access": "read-only",
             }
-    return RegisterMap(kernel, tuple(regs)), hwh
+    return hls_map, hwh
 
 
 class FakeBoard:
     """The 'hardware' behind the fake pynq: an emulated device with the HLS register layout."""
 
-    def __init__(self, *, with_registers: bool = True, no_devices: bool = False) -> None:
+    def __init__(self, *, with_registers: bool = True, no_devices: bool = False, hwh_registers: bool = True) -> None:
+        """``with_registers=False``: IPs with the RTL's register map and none in the .hwh (packaged RTL);
+        ``hwh_registers=False``: HLS IPs whose .hwh lists no registers (a partial Vitis export)."""
         maps = {k: hls_layout(k)[0] for k in BASES} if with_registers else {}
         self.device = EmulatedDevice(memory_bytes=8 << 20, register_maps=maps)
-        self.with_registers = with_registers
+        self.with_registers = with_registers and hwh_registers
         self.no_devices = no_devices
         self.overlays: list[str] = []
         self.mmio_accesses = 0

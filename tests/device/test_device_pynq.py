@@ -18,13 +18,13 @@ from e2train.kernels import reference, regmap
 from e2train.kernels.drivers import GemmDriver, PsgDriver
 
 
-def _overlay(root: Path, board: str = "pynq-z2", overlay: str = "e2train") -> Path:
+def _overlay(root: Path, board: str = "pynq-z2", overlay: str = "e2train", source: str = "hls") -> Path:
     out = root / board
     out.mkdir(parents=True)
     (out / f"{overlay}.bit").write_bytes(b"\x00\x09bitstream" * 100)
     (out / f"{overlay}.hwh").write_text("<EDKSYSTEM/>")
     kernels = {
-        k: {"ip": f"{k}_0", "source": "hls", "max_dim": regmap.MAX_DIM, "max_p": regmap.MAX_P} for k in BASES
+        k: {"ip": f"{k}_0", "source": source, "max_dim": regmap.MAX_DIM, "max_p": regmap.MAX_P} for k in BASES
     }
     return write_manifest(out, board, overlay, tools={"vivado": "v2023.2"}, kernels=kernels)
 
@@ -58,12 +58,13 @@ def test_drivers_run_on_the_fake_board_through_hwh_offsets(bitstreams: Path) -> 
     assert board.mmio_accesses > 0
 
 
-def test_regmap_offsets_would_be_wrong_on_that_ip(bitstreams: Path) -> None:
-    """The same fake IP without registers in its .hwh: the driver falls back to regmap, whose
-    counter offsets differ from the IP's, so the MACS it reads are not the IP's."""
+def test_packaged_rtl_without_hwh_registers_uses_regmap(tmp_path: Path, bitstreams: Path) -> None:
+    """A packaged-RTL IP lists no registers in its .hwh: the manifest's source 'rtl' selects regmap,
+    whose counter offsets differ from the HLS IP's."""
+    _overlay(tmp_path / "rtl", source="rtl")
     board = FakeBoard(with_registers=False)
     hls_board = FakeBoard()
-    dev = PynqDevice(board="pynq-z2", bitstreams_dir=bitstreams, pynq=board.module())
+    dev = PynqDevice(board="pynq-z2", bitstreams_dir=tmp_path / "rtl", pynq=board.module())
     assert dev.register_map("gemm") is regmap.GEMM
     hls_dev = PynqDevice(board="pynq-z2", bitstreams_dir=bitstreams, pynq=hls_board.module())
     assert hls_dev.register_map("gemm")["MACS"].offset != regmap.GEMM["MACS"].offset
@@ -149,3 +150,21 @@ def test_power_source_absent_with_reason(bitstreams: Path, monkeypatch: pytest.M
     dev = PynqDevice(board="pynq-z2", bitstreams_dir=bitstreams, pynq=FakeBoard().module())
     assert dev.power_source is None
     assert "pynq" in dev.power_unavailable_reason and "external meter" in dev.power_unavailable_reason
+
+
+def test_hls_ip_with_a_partial_hwh_uses_the_hls_map_from_the_manifest(bitstreams: Path) -> None:
+    board = FakeBoard(hwh_registers=False)  # Vitis HLS 2022.1 partial .hwh: no registers listed
+    dev = PynqDevice(board="pynq-z2", bitstreams_dir=bitstreams, pynq=board.module())  # manifest: source hls
+    assert dev.register_map("gemm") == regmap.hls_register_map("gemm")
+    rng = np.random.default_rng(1)
+    a = rng.integers(-128, 128, (5, 6)).astype(np.int8)
+    b = rng.integers(-128, 128, (6, 4)).astype(np.int8)
+    got = GemmDriver(dev).run(a, b, "i8i8")
+    assert got.counters["MACS"] == 5 * 6 * 4 and got.counters["BYTES_WRITTEN"] == 5 * 4 * 4
+
+
+def test_partial_hwh_with_an_unknown_source_is_refused(tmp_path: Path) -> None:
+    from e2train.device.pynq_device import fallback_map
+
+    with pytest.raises(ManifestError, match="neither 'hls' nor 'rtl'"):
+        fallback_map("gemm", "gemm_0", "chisel")

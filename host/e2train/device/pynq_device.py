@@ -10,7 +10,8 @@ Register offsets: the overlay's ``.hwh`` describes each IP's registers
 literals.  Vitis HLS names a 64-bit argument's words ``<arg>_1`` / ``<arg>_2`` and the control
 block ``CTRL`` / ``GIER`` / ``IP_IER`` / ``IP_ISR``, and places its output registers (the counters)
 differently from ``regmap`` (an ``ap_vld`` word follows each): ``map_from_hwh`` translates.  An
-IP without registers in its ``.hwh`` (packaged RTL) uses ``regmap`` as is.
+IP without registers in its ``.hwh`` uses the map of its build source as the manifest records it:
+``regmap`` for packaged RTL, ``regmap.hls_register_map`` for Vitis HLS.
 """
 
 from __future__ import annotations
@@ -112,6 +113,19 @@ def map_from_hwh(kernel: str, hwh_registers: dict[str, Any], ip: str = "") -> Re
     return RegisterMap(kernel, tuple(registers))
 
 
+def fallback_map(kernel: str, ip: str, source: str | None) -> RegisterMap:
+    """The map of an IP whose .hwh lists no registers (a partial .hwh): the manifest's build source
+    decides, since the HLS IP places its counters elsewhere than the RTL (``regmap``)."""
+    if source == "hls":
+        return regmap.hls_register_map(kernel)
+    if source not in (None, "rtl"):
+        raise ManifestError(f"{kernel} IP {ip!r}: manifest source {source!r} is neither 'hls' nor 'rtl'")
+    if source is None:
+        log.warning("%s IP %s: no registers in the .hwh and no manifest: assuming the packaged RTL's "
+                    "register map (an HLS IP's counters sit elsewhere)", kernel, ip)
+    return regmap.REGISTER_MAPS[kernel]
+
+
 class PynqDevice(Device):
     """The overlay's kernels on a PYNQ board.
 
@@ -189,9 +203,8 @@ class PynqDevice(Device):
                 continue
             info = ip_dict[ip]
             hwh_regs = info.get("registers") or {}
-            self._maps[kernel] = (
-                map_from_hwh(kernel, hwh_regs, ip) if hwh_regs else regmap.REGISTER_MAPS[kernel]
-            )
+            source = entry.source if entry is not None else None
+            self._maps[kernel] = map_from_hwh(kernel, hwh_regs, ip) if hwh_regs else fallback_map(kernel, ip, source)
             self._mmio[kernel] = self._pynq.MMIO(int(info["phys_addr"]), int(info["addr_range"]))
             self._ips[kernel] = ip
             self._limits[kernel] = wanted[kernel].limits if kernel in wanted else KernelLimits()

@@ -135,6 +135,26 @@ PSG_WGRAD = RegisterMap(
 CONTROL_NAMES = tuple(r.name for r in _CONTROL)
 COUNTER_NAMES = tuple(r.name for r in _COUNTERS)  # STATUS and the performance counters (read-only)
 
+# The Vitis HLS build of the kernels places its counters where HLS puts output ports (each value
+# followed by its ap_vld word) and has no cycle counters: hls/src/*.cpp state these offsets in their
+# INTERFACE pragmas, and tests/hls checks the pragmas against this table.
+_HLS_COUNTERS = (
+    Register("STATUS", 0x80, read_only=True, doc="error and overflow bits of the last run"),
+    Register("MACS", 0x88, 64, read_only=True, doc="multiply-accumulates issued"),
+    Register("BYTES_READ", 0x94, 64, read_only=True, doc="bytes read over the AXI4 master"),
+    Register("BYTES_WRITTEN", 0xA0, 64, read_only=True, doc="bytes written over the AXI4 master"),
+    Register("OVERFLOWS", 0xAC, read_only=True, doc="saturated outputs (gemm)"),
+    Register("RECOMPUTED", 0xB4, read_only=True, doc="entries recomputed at full precision (psg)"),
+)
+
+
+def hls_register_map(kernel: str) -> RegisterMap:
+    """The register map of the kernel's HLS IP: the same control and arguments, HLS counter offsets."""
+    rtl = REGISTER_MAPS[kernel]
+    arguments = tuple(r for r in rtl.registers if r.name not in COUNTER_NAMES)
+    return RegisterMap(kernel, arguments + _HLS_COUNTERS)
+
+
 GEMM_MODE_CODES = {"i8i8": 0, "i8u8": 1, "i8i16": 2}
 PSG_MODE_CODES = {"signed": 0, "unsigned": 1}
 REGISTER_MAPS = {m.kernel: m for m in (GEMM, PSG_WGRAD)}
