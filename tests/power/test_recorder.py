@@ -256,3 +256,21 @@ def test_benchmark_script_writes_results(tmp_path: Path) -> None:
     assert res["samples"] > 100 and res["energy_check"]["windows"] >= 1
     assert res["energy_check"]["within_3_sigma"] == res["energy_check"]["windows"]
     assert out.with_suffix(".md").read_text().startswith("# Recorder benchmark")
+
+
+def test_a_sensor_failing_from_the_start_reports_its_own_error_during_the_baseline() -> None:
+    rec = PowerRecorder(_FailingSource(), rate_hz=500)
+    with pytest.raises(RecorderError, match="I2C bus timeout"):
+        rec.measure_baseline(0.1)
+    rec.stop()
+
+
+def test_a_window_opened_at_the_next_sample_is_never_before_the_first_one() -> None:
+    for _ in range(5):  # the race was intermittent: a window that began before the first reading
+        src = SimulatedSource({"p": lambda x: 2.0})
+        with PowerRecorder(src, rate_hz=200) as rec:
+            t0 = rec.wait_for_sample()
+            time.sleep(0.05)
+            t1 = time.monotonic()
+        w = rec.energy_between(t0, t1)
+        assert math.isfinite(w.gross_energy_j) and w.gross_energy_j == pytest.approx(2.0 * (t1 - t0), rel=0.05)

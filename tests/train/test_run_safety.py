@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import pandas as pd
 import pytest
 
 from e2train.config import ConfigError, resolve_config
+from e2train.power.simulated import SimulatedSource
 from e2train.train.checkpoint import load_checkpoint
 from e2train.train.loop import Trainer
 from e2train.train.run_lock import RunInUseError, RunLock
@@ -119,3 +121,29 @@ def test_config_values_of_the_wrong_type_are_named(tmp_path, key, value, message
 def test_a_batch_larger_than_the_dataset_is_refused(tmp_path) -> None:
     with pytest.raises(ConfigError, match="batch_size=5000 exceeds the 1438 training images"):
         _trainer(tmp_path, "big", iters=1, batch_size=5000)
+
+
+class _DyingSensor(SimulatedSource):
+    """Reads normally a number of times, then every read fails (an I2C sensor that hangs)."""
+
+    def __init__(self, good_reads: int) -> None:
+        super().__init__({"pl": lambda t: 1.5})
+        self.reads_left = good_reads
+
+    def read(self):
+        self.reads_left -= 1
+        if self.reads_left < 0:
+            raise OSError("I2C bus timeout")
+        return super().read()
+
+
+def test_a_sensor_dying_part_way_gives_a_partial_measurement_with_its_coverage(tmp_path, monkeypatch) -> None:
+    import e2train.power.factory as factory
+
+    monkeypatch.setattr(factory, "open_power_source", lambda spec: _DyingSensor(good_reads=260))
+    slow = lambda report: time.sleep(0.05)  # noqa: E731 - iterations long enough to outlive the sensor
+    summary = Trainer(resolve_config("quickstart", overrides={**SMALL, "iters": 30, "out": str(tmp_path / "s")}),
+                      tmp_path / "s", power_spec="dying", on_iteration=slow).run()
+    assert summary["energy_measured_j"] is None  # never a partial sum presented as the run's energy
+    assert 0 < summary["energy_measured_coverage"] < 1 and summary["energy_measured_partial_j"] is not None
+    assert "I2C bus timeout" in summary["power_error"]

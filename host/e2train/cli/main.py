@@ -104,6 +104,10 @@ def train(preset, config_file, power_spec, resume, force, **flags) -> None:
         rate = f"{dev['cycles_per_s']:,.0f}" if dev.get("cycles_per_s") else "n/a"
         click.echo(f"device {dev['device']}: {dev['kernel_calls']} kernel calls, {dev['cycles']:,} busy cycles "
                    f"({dev['counters_source']}), {rate} cycles per wall-clock second")
+    if summary.get("energy_measured_partial_j") is not None:
+        click.echo(f"warning: measured energy covers only {summary['energy_measured_coverage']:.1%} of the iterations "
+                   f"({summary.get('power_error') or 'windows without samples'}); "
+                   f"{summary['energy_measured_partial_j']:.4g} J is a partial sum, not the run's energy", err=True)
     if summary.get("measured_simulated") and summary.get("energy_measured_j") is not None:
         click.echo(f"measured energy is SIMULATED ({summary['power_source']}: a model of activity counters, "
                    "not a measurement)")

@@ -125,7 +125,7 @@ def record_cmd(
     Example: e2train power record hwmon:ina226_u79 --seconds 60 --rate 100 --out idle.parquet
     """
     from e2train.power.factory import open_power_source
-    from e2train.power.recorder import PowerRecorder
+    from e2train.power.recorder import PowerRecorder, RecorderError
 
     try:
         source = open_power_source(spec, **_source_options(hwmon_root, powercap_root, spec))
@@ -138,12 +138,14 @@ def record_cmd(
             with rec:
                 if baseline > 0:
                     rec.measure_baseline(baseline)
-                t0 = time.monotonic()
+                t0 = rec.wait_for_sample()  # the window starts on a reading, never before the first one
                 time.sleep(seconds)
                 t1 = time.monotonic()
         except KeyboardInterrupt:
             interrupted = True
             t1 = time.monotonic()
+        except RecorderError as err:
+            raise UserError(str(err)) from err
         try:
             path = rec.save(out)
         except OSError as err:

@@ -396,6 +396,8 @@ class PowerRecorder:
         deadline = t_b + 2 * self.period_s + 1.0
         while self._last_t() < t_b and self.clock() < deadline and self.running and self.error is None:
             time.sleep(self.period_s / 4)
+        if self.error is not None:  # the sensor's own error, not an empty-window complaint
+            raise RecorderError(f"reading {self.source.name} failed during the baseline: {self.error}") from self.error
         rows = self._rows_around(t_a, t_b)
         self.baseline = baseline_from_samples(rows[:, _T], rows[:, _NFIXED:], self.rails, t_a, t_b)
         fresh = min(r.n_eff for r in self.baseline.rails.values())
@@ -404,6 +406,18 @@ class PowerRecorder:
                 "baseline holds only %.0f fresh readings per rail; measure longer for a stable mean", fresh
             )
         return self.baseline
+
+    def wait_for_sample(self, timeout_s: float = 2.0) -> float:
+        """Time of the next sample from now on: a window that starts there has a reading at its start."""
+        self.start()
+        t_now = self.clock()
+        deadline = t_now + timeout_s + 2 * self.period_s
+        while self._last_t() < t_now and self.clock() < deadline and self.running and self.error is None:
+            time.sleep(self.period_s / 4)
+        if self._last_t() < t_now:
+            raise RecorderError(f"no reading of {self.source.name} within {timeout_s:g} s"
+                                + (f": {self.error}" if self.error is not None else ""))
+        return self._last_t()
 
     def set_baseline(self, baseline: Baseline | None) -> None:
         """Use a baseline measured elsewhere (e.g. ``baseline_from_samples`` on an earlier recording)."""

@@ -155,6 +155,7 @@ class Trainer:
         self.baseline8_j, self.baseline32_j = self._baseline_energies()
         self.start_iter = 0
         self._wall_before = 0.0  # wall time of the run's earlier sessions (resume)
+        self._power_error: str | None = None  # why the power measurement stopped early, if it did
         self._wall_clock: Callable[[], float] = lambda: self._wall_before
         self.state = RunState()
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -410,6 +411,9 @@ class Trainer:
         if recorder is None:
             return
         recorder.stop()
+        if recorder.error is not None:
+            self._power_error = f"{self.power_source.name}: {recorder.error}"
+            log.error("power measurement stopped early (%s); measured energy is partial", self._power_error)
         rows = [r for r in trace.rows if r["iteration"] >= self.start_iter]
         windows = recorder.energies_between([(r["t_start"], r["t_end"]) for r in rows])
         measured = {}
@@ -433,6 +437,7 @@ class Trainer:
         e32 = float(trace["energy_baseline32_model_j"].sum())
         psg_ran = ran[ran["psg_recompute_fraction_hw"].notna()]
         measured = trace["energy_measured_j"].dropna() if "energy_measured_j" in trace else pd.Series([])
+        coverage = len(measured) / len(trace) if len(trace) else 0.0  # iterations with a measured window
         return {
             "test_accuracy": final.get("test_accuracy"),
             "test_executed_fraction": final.get("test_executed_fraction"),
@@ -451,7 +456,11 @@ class Trainer:
             "energy_baseline32_model_j": e32,
             "savings_vs_baseline8": 1 - e_model / e8 if e8 else None,
             "savings_vs_baseline32": 1 - e_model / e32 if e32 else None,
-            "energy_measured_j": float(measured.sum()) if len(measured) else None,
+            # a partial sum is not the run's energy: it stays apart, with its coverage
+            "energy_measured_j": float(measured.sum()) if len(measured) and coverage == 1.0 else None,
+            "energy_measured_partial_j": float(measured.sum()) if len(measured) and coverage < 1.0 else None,
+            "energy_measured_coverage": coverage if self.power_source is not None else None,
+            "power_error": self._power_error,
             "power_source": self.power_source.name if self.power_source is not None else None,
             "measured_simulated": bool(getattr(self.power_source, "simulated", False)
                                        or getattr(self.power_source, "kind", "") == "simulated"),
