@@ -123,7 +123,8 @@ def main(data_dir: str, dataset: str, iters: int, out: str, results: str, before
     results_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(results_dir / "cifar10_ablation.csv", index=False)
     command = "python -m e2train.bench.ablation " + shlex.join(
-        ["--data-dir", data_dir, "--dataset", dataset, "--iters", str(iters), "--out", out])
+        ["--data-dir", data_dir, "--dataset", dataset, "--iters", str(iters), "--out", out]
+        + (["--before", before, "--before-label", before_label] if before else []))
     profile = json.loads((Path(out) / RUNS[0][1] / "summary.json").read_text())["energy_profile"]["name"]
     text = markdown(table, command, iters, profile)
     if before:
