@@ -178,3 +178,19 @@ def test_missing_trace_file(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(CalibrationError, match=r"trace\.parquet not found"):
         calibrate_runs([tmp_path / "empty"], tmp_path / "p.json", clock_hz=1e8)
+
+
+def test_a_missing_folder_is_named_before_the_clock(tmp_path: Path) -> None:
+    with pytest.raises(CalibrationError, match=r"trace\.parquet not found"):
+        calibrate_runs([tmp_path / "no-such-run"], tmp_path / "p.json")  # no clock, no prior either
+
+
+def test_a_fit_that_explains_nothing_writes_no_profile(tmp_path: Path) -> None:
+    frame = make_trace(100, seed=40)
+    frame["energy_measured_j"] = np.random.default_rng(1).permutation(frame["energy_measured_j"].to_numpy())
+    run = _write_run(tmp_path / "noise", frame)
+    with pytest.raises(CalibrationError, match=r"R\^2 .* < 0.5.*no profile written"):
+        calibrate_runs([run], tmp_path / "p.json", clock_hz=1e8)
+    assert not (tmp_path / "p.json").exists()
+    calibrate_runs([run], tmp_path / "weak.json", clock_hz=1e8, min_r2=-math.inf)  # asked for explicitly
+    assert (tmp_path / "weak.json").exists()

@@ -99,9 +99,9 @@ def test_calibrate_missing_trace(runner: CliRunner, tmp_path: Path) -> None:
     assert "trace.parquet not found" in res.output
 
 
-def test_calibrate_needs_clock(runner: CliRunner, tmp_path: Path) -> None:
+def test_calibrate_names_a_folder_without_a_run_first(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(calibrate, [str(tmp_path), "--out", str(tmp_path / "p.json")])
-    assert res.exit_code == 2 and "clock_hz or a prior" in res.output
+    assert res.exit_code == 2 and "trace.parquet not found" in res.output
 
 
 def test_calibrate_writes_profile(runner: CliRunner, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import click
 
 from e2train.cli.user_error import UserError
+from e2train.energy.calibrate import MIN_R2
 from e2train.power.base import PowerSourceError
 
 
@@ -181,6 +182,8 @@ def record_cmd(
 @click.option("--target", default="energy_measured_j", show_default=True, help="Measured-energy column.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95)
 @click.option("--ci", type=click.Choice(["analytic", "bootstrap"]), default="analytic", show_default=True)
+@click.option("--min-r2", type=float, default=MIN_R2, show_default=True,
+              help="Refuse a fit whose R^2 is lower (no profile is written).")
 def calibrate(
     run_dirs: tuple[str, ...],
     out: str,
@@ -190,6 +193,7 @@ def calibrate(
     target: str,
     confidence: float,
     ci: str,
+    min_r2: float,
 ) -> None:
     """Fit static power and per-op energies to the measured iterations of RUN_DIR/trace.parquet.
 
@@ -207,6 +211,7 @@ def calibrate(
             target=target,
             confidence=confidence,
             ci=ci,
+            min_r2=min_r2,
         )
     except CalibrationError as err:
         raise UserError(str(err)) from err

@@ -42,6 +42,7 @@ KNOWN_KINDS = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32"
 COUNT_PREFIX = "count_"
 TARGET = "energy_measured_j"
 STATIC = "static_power_w"
+MIN_R2 = 0.5  # below this a fit is refused (calibrate_runs): it explains too little to be called calibrated
 PJ = 1e12
 
 
@@ -368,8 +369,14 @@ def calibrate_runs(
     target: str = TARGET,
     confidence: float = 0.95,
     ci: str = "analytic",
+    min_r2: float = MIN_R2,
 ) -> tuple[CalibrationResult, dict]:
-    """Load runs, fit, write the profile JSON to ``out``; returns the fit and the profile written."""
+    """Load runs, fit, write the profile JSON to ``out``; returns the fit and the profile written.
+
+    A fit that explains less than ``min_r2`` of the measured energy's variance is refused: a
+    profile labelled calibrated would otherwise carry numbers the data do not support.
+    """
+    frame, runs = load_run_traces(run_dirs)  # the inputs first: a missing folder is the error to report
     prior_profile = load_profile(prior) if prior else None
     if clock_hz is None:
         if prior_profile is None or "clock_hz" not in prior_profile:
@@ -377,8 +384,13 @@ def calibrate_runs(
                 "the clock is not measured by calibration: pass clock_hz or a prior profile"
             )
         clock_hz = float(prior_profile["clock_hz"])
-    frame, runs = load_run_traces(run_dirs)
     result = fit_calibration(frame, target=target, confidence=confidence, ci=ci, runs=runs)
+    if not result.r2 >= min_r2:
+        raise CalibrationError(
+            f"the fit explains too little of the measured energy (R^2 {result.r2:.3f} < {min_r2:g}, MAPE "
+            f"{result.mape_pct:.1f} %); no profile written. Measure runs whose operation mix varies more, "
+            "or lower --min-r2 to keep a weak fit"
+        )
     profile = result.to_profile(
         name or f"calibrated-{_dt.date.today().isoformat()}",
         clock_hz,
