@@ -134,3 +134,14 @@ def test_every_command_is_documented() -> None:
     cmds = [power, calibrate, *power.commands.values()]
     for cmd in cmds:
         assert cmd.help and "Example:" in cmd.help, cmd.name
+
+
+def test_train_measures_a_hwmon_tree_given_by_its_root(runner: CliRunner, hwmon_root: Path, tmp_path: Path) -> None:
+    from e2train.cli.main import cli
+
+    out = tmp_path / "run"
+    res = runner.invoke(cli, ["train", "--out", str(out), "--model", "resnet8", "--iters", "2", "--batch-size", "16",
+                              "--power", "hwmon:ina226", "--hwmon-root", str(hwmon_root)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["power_source"].startswith("hwmon") and summary["energy_measured_coverage"] == 1.0

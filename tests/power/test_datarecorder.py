@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from e2train.power import DataRecorderFormatError, read_datarecorder
+from e2train.power.datarecorder import INA226_RESOLUTION_W
 
 T0_EPOCH = 1_700_000_000.0
 DT = 0.01
@@ -39,8 +40,8 @@ def expected_mark_energy(levels: list[float], n_per: int = 50) -> list[float]:
     for k, level in enumerate(levels):
         if k + 1 < len(levels):
             out.append(level * (n_per - 1) * DT + 0.5 * (level + levels[k + 1]) * DT)
-        else:
-            out.append(level * (n_per - 1) * DT)
+        else:  # the last reading holds for its interval, like every other
+            out.append(level * n_per * DT)
     return out
 
 
@@ -71,7 +72,7 @@ def test_per_mark_energy(saved_frame: Path) -> None:
     assert (marks["energy_err_j"] > 0).all()
     assert marks["net_energy_j"].isna().all()  # no baseline asked for
     # Marks tile the recording: their sum is the whole trapezoid.
-    total = imp.recording.energy_between(0.0, float(imp.samples["t_s"].iloc[-1]))
+    total = imp.recording.energy_between(0.0, float(imp.recording.t_s[-1]))
     assert marks["energy_j"].sum() == pytest.approx(total.gross_energy_j, rel=1e-9)
     assert imp.t0_epoch_s == pytest.approx(T0_EPOCH, abs=1e-3)
     assert list(imp.samples.columns) == ["t_s", "mark", "12V_w", "INT_w"]
@@ -136,3 +137,37 @@ def test_numeric_seconds_index_and_nan_rows(tmp_path: Path) -> None:
     frame.to_pickle(path)
     imp = read_datarecorder(path)
     assert len(imp.samples) == len(frame) - 1
+
+
+def test_the_last_mark_lasts_as_long_as_it_was_recorded(tmp_path: Path) -> None:
+    """A 9 W, 2 s last mark sampled every 0.5 s (4 readings) is 18 J, not 1.5 s worth."""
+    times = T0_EPOCH + 0.5 * np.arange(8)
+    frame = pd.DataFrame({"Mark": np.repeat([0, 1], 4), "12V_power": np.full(8, 9.0)},
+                         index=pd.to_datetime(times, unit="s"))
+    frame.to_pickle(tmp_path / "r.pkl")
+    marks = read_datarecorder(tmp_path / "r.pkl").marks.set_index("mark")
+    assert marks["energy_j"].to_numpy() == pytest.approx([18.0, 18.0])
+    assert marks.loc[1, "duration_s"] == pytest.approx(2.0)
+
+
+def test_only_pmbus_rails_carry_the_eighth_watt_step(saved_frame: Path) -> None:
+    imp = read_datarecorder(saved_frame, pmbus_rails=("12V",))
+    assert {r.name: r.resolution for r in imp.rails} == {"12V": 0.125, "INT": INA226_RESOLUTION_W}
+    with pytest.raises(DataRecorderFormatError, match="no rail VCCAUX"):
+        read_datarecorder(saved_frame, pmbus_rails=("VCCAUX",))
+
+
+def test_power_import_command_prints_and_writes_every_mark(saved_frame: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from e2train.cli.main import cli
+
+    out = tmp_path / "marks.csv"
+    res = CliRunner().invoke(cli, ["power", "import", str(saved_frame), "--marks", "1,2", "--baseline-mark", "0",
+                                   "--pmbus-rails", "12V", "--csv", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "mark 1:" in res.output and "mark 2:" in res.output and "mark 0:" not in res.output
+    assert "net" in res.output
+    assert pd.read_csv(out)["mark"].tolist() == [1, 2]
+    bad = CliRunner().invoke(cli, ["power", "import", str(saved_frame), "--marks", "7"])
+    assert bad.exit_code == 2 and "no mark 7" in bad.output

@@ -140,7 +140,7 @@ class _DyingSensor(SimulatedSource):
 def test_a_sensor_dying_part_way_gives_a_partial_measurement_with_its_coverage(tmp_path, monkeypatch) -> None:
     import e2train.power.factory as factory
 
-    monkeypatch.setattr(factory, "open_power_source", lambda spec: _DyingSensor(good_reads=260))
+    monkeypatch.setattr(factory, "open_power_source", lambda spec, **options: _DyingSensor(good_reads=260))
     slow = lambda report: time.sleep(0.05)  # noqa: E731 - iterations long enough to outlive the sensor
     summary = Trainer(resolve_config("quickstart", overrides={**SMALL, "iters": 30, "out": str(tmp_path / "s")}),
                       tmp_path / "s", power_spec="dying", on_iteration=slow).run()

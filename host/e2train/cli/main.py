@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from e2train.cli.power_options import source_options, with_roots
 from e2train.cli.user_error import UserError
 from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
@@ -61,7 +62,8 @@ def cli(verbose: bool) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<timestamp>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--force", is_flag=True, help="Replace the run files in a non-empty --out (other files are kept).")
-def train(preset, config_file, power_spec, resume, force, **flags) -> None:
+@with_roots
+def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_root, **flags) -> None:
     """Train a CNN the E2-Train way and report modelled energy savings.
 
     Example: e2train train --preset quickstart --out runs/quickstart
@@ -79,6 +81,7 @@ def train(preset, config_file, power_spec, resume, force, **flags) -> None:
         cfg = resolve_config(preset, config_file, flags)
         run_dir = Path(cfg.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}")
         cfg.out = str(run_dir)
+        power_options = source_options(hwmon_root, powercap_root, power_spec) if power_spec else {}
         with TrainingProgress() as progress:
             if cfg.backend == "rtl":  # the whole run inside one simulation; progress is relayed out of it
                 from e2train.backends.device_kernels import train_in_simulator
@@ -93,7 +96,7 @@ def train(preset, config_file, power_spec, resume, force, **flags) -> None:
                                              on_iteration=relay)
             else:
                 trainer = Trainer(cfg, run_dir, resume=resume, on_iteration=progress.update, power_spec=power_spec,
-                                  force=force)
+                                  force=force, power_options=power_options)
                 progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
                 summary = trainer.run()
     except E2TrainError as err:

@@ -9,39 +9,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 
 import click
 
+from e2train.cli.power_options import source_options, with_roots
 from e2train.cli.user_error import UserError
 from e2train.energy.calibrate import MIN_R2
 from e2train.power.base import PowerSourceError
-
-
-def _source_options(hwmon_root: str | None, powercap_root: str | None, spec: str) -> dict[str, object]:
-    """Root overrides only reach the sources that understand them."""
-    kind = spec.split(":", 1)[0].lower()
-    if kind == "hwmon" and hwmon_root:
-        return {"root": hwmon_root}
-    if kind in ("rapl", "powercap") and powercap_root:
-        return {"root": powercap_root}
-    return {}
-
-
-_ROOT_OPTIONS = [
-    click.option(
-        "--hwmon-root", type=click.Path(file_okay=False), default=None, help="hwmon sysfs root (tests)."
-    ),
-    click.option(
-        "--powercap-root", type=click.Path(file_okay=False), default=None, help="powercap sysfs root (tests)."
-    ),
-]
-
-
-def _with_roots(f: Callable[..., None]) -> Callable[..., None]:
-    for opt in reversed(_ROOT_OPTIONS):
-        f = opt(f)
-    return f
 
 
 @click.group("power")
@@ -54,7 +28,7 @@ def power() -> None:
 
 @power.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_with_roots
+@with_roots
 def list_cmd(as_json: bool, hwmon_root: str | None, powercap_root: str | None) -> None:
     """List power sources, their rails and units, and why the others are unavailable.
 
@@ -111,7 +85,7 @@ def list_cmd(as_json: bool, hwmon_root: str | None, powercap_root: str | None) -
     help="Seconds of idle baseline to measure first (the device must be idle).",
 )
 @click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="Parquet file to write.")
-@_with_roots
+@with_roots
 def record_cmd(
     spec: str,
     seconds: float,
@@ -129,7 +103,7 @@ def record_cmd(
     from e2train.power.recorder import PowerRecorder, RecorderError
 
     try:
-        source = open_power_source(spec, **_source_options(hwmon_root, powercap_root, spec))
+        source = open_power_source(spec, **source_options(hwmon_root, powercap_root, spec))
     except PowerSourceError as err:
         raise UserError(f"{err} (see `e2train power list`)") from err
     interrupted = False
@@ -169,6 +143,53 @@ def record_cmd(
     if interrupted:
         click.echo("interrupted: partial recording saved", err=True)
         raise SystemExit(130)
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+@power.command("import")
+@click.argument("recording", type=click.Path(dir_okay=False))
+@click.option("--marks", default=None, help="Only these marks, e.g. 1,3 (default: all).")
+@click.option("--baseline-mark", type=int, default=None, help="A mark recorded idle: net energy subtracts it.")
+@click.option("--pmbus-rails", default=None, help="Rails read through PMBus (1/8 W steps), e.g. VCCINT,VCCAUX.")
+@click.option("--resolution-w", type=float, default=None,
+              help="Power step of the other rails (default: an INA226's 25 mW).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), default=None, help="Also write the table.")
+def import_cmd(recording: str, marks: str | None, baseline_mark: int | None, pmbus_rails: str | None,
+               resolution_w: float | None, csv_out: str | None) -> None:
+    """Energy per mark of a PYNQ DataRecorder recording (its DataFrame saved as .pkl or .csv).
+
+    Example: e2train power import run.pkl --baseline-mark 0 --pmbus-rails VCCINT --marks 1,2
+    """
+    from e2train.errors import E2TrainError
+    from e2train.power.datarecorder import read_datarecorder
+
+    options = {"resolution_w": resolution_w} if resolution_w is not None else {}
+    try:
+        imported = read_datarecorder(recording, pmbus_rails=_names(pmbus_rails), baseline_mark=baseline_mark,
+                                     **options)
+    except (E2TrainError, OSError, ValueError) as err:
+        raise UserError(str(err)) from err
+    table = imported.marks
+    if marks:
+        wanted = [int(m) for m in _names(marks)]
+        missing = sorted(set(wanted) - set(table["mark"]))
+        if missing:
+            raise UserError(f"{recording}: no mark {', '.join(map(str, missing))} (marks: "
+                            f"{', '.join(map(str, table['mark']))})")
+        table = table[table["mark"].isin(wanted)]
+    for row in table.itertuples():
+        net = "" if math.isnan(row.net_energy_j) else f", net {row.net_energy_j:.4g} +- {row.net_energy_err_j:.2g} J"
+        click.echo(f"mark {row.mark}: {row.energy_j:.4g} +- {row.energy_err_j:.2g} J over {row.duration_s:.3f} s "
+                   f"({row.samples} samples, mean {row.mean_power_w:.4g} W){net}")
+    if csv_out:
+        try:
+            table.to_csv(csv_out, index=False)
+        except OSError as err:
+            raise UserError(f"cannot write {csv_out}: {err}") from err
+        click.echo(f"wrote {csv_out}")
 
 
 @click.command("calibrate")

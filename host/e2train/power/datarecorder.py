@@ -4,10 +4,16 @@ A DataRecorder frame is indexed by wall-clock timestamps (``pd.to_datetime(time.
 has a ``Mark`` column (``Invocation`` on older images) counting ``record()``/``mark()`` calls, and one
 column per sensor named ``<rail>_power``, ``<rail>_voltage`` or ``<rail>_current``.
 
-A mark's window runs from its first sample to the first sample of the next mark (the last mark ends at
-its last sample): windows tile the recording, so the marks' energies add up to the total. The true
-boundary lies somewhere in the sampling interval around that sample; the edge term of the uncertainty
-(refresh period = the median sampling interval) accounts for it.
+A mark's window runs from its first sample to the first sample of the next mark; the last mark ends one
+sampling interval after its last sample (DataRecorder takes a reading, then sleeps an interval: each
+reading stands for the interval after it, and the last one is held to its end). Windows tile the
+recording, so the marks' energies add up to the total. The true boundary lies somewhere in the sampling
+interval around that sample; the edge term of the uncertainty (refresh period = the median sampling
+interval) accounts for it.
+
+Resolution: only PMBus regulators (PMIC rails) report in 1/8 W steps; current-shunt monitors such as
+the INA226 resolve far finer. ``pmbus_rails`` names the rails that get the PMBus step, the others get
+``resolution_w`` (default: an INA226 with a 1 mA current LSB, 25 mW per power step).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from e2train.power.recorder import Recording
 log = logging.getLogger(__name__)
 
 MARK_COLUMNS = ("Mark", "Invocation")
+INA226_RESOLUTION_W = 0.025  # power LSB = 25 x current LSB; 1 mA current LSB, a common configuration
 _SUFFIXES = ("_power", "_voltage", "_current")
 
 
@@ -120,13 +127,15 @@ def _rail_powers(frame: pd.DataFrame, path: Path) -> dict[str, np.ndarray]:
 def read_datarecorder(
     path: Path | str,
     *,
-    resolution_w: float = PMBUS_RESOLUTION_W,
+    pmbus_rails: tuple[str, ...] = (),
+    resolution_w: float = INA226_RESOLUTION_W,
     baseline_mark: int | None = None,
 ) -> DataRecorderImport:
     """Per-mark energy (trapezoid) from a saved DataRecorder frame.
 
-    ``resolution_w`` is the sensor LSB (default PMBus 1/8 W, the coarse case). ``baseline_mark`` names a
-    mark recorded with the device idle: its mean power becomes the baseline and ``net_energy_j`` is filled.
+    ``pmbus_rails`` are read through PMBus (1/8 W steps); every other rail has ``resolution_w``.
+    ``baseline_mark`` names a mark recorded with the device idle: its mean power becomes the baseline
+    and ``net_energy_j`` is filled.
     """
     path = Path(path)
     frame = _load_frame(path)
@@ -152,12 +161,20 @@ def read_datarecorder(
     t0 = float(t_abs[0])
     t = t_abs - t0
     interval = typical_interval_s(t)
+    unknown = sorted(set(pmbus_rails) - set(powers))
+    if unknown:
+        raise DataRecorderFormatError(f"{path}: no rail {', '.join(unknown)} (rails: {', '.join(powers)})")
     rails = tuple(
         RailInfo(
-            name, Quantity.POWER, resolution_w, interval, note="DataRecorder; refresh = sampling interval"
+            name, Quantity.POWER, PMBUS_RESOLUTION_W if name in pmbus_rails else resolution_w, interval,
+            note="DataRecorder; refresh = sampling interval",
         )
         for name in powers
     )
+    # the last reading holds for one more interval, as every other reading does
+    t = np.append(t, t[-1] + interval)
+    values = np.vstack([values, values[-1]])
+    marks = np.append(marks, marks[-1])
     baseline = None
     windows = _mark_windows(t, marks)
     if baseline_mark is not None:
@@ -187,12 +204,15 @@ def read_datarecorder(
         for name, re in w.by_rail.items():
             row[f"{name}_energy_j"] = re.gross_energy_j
         rows.append(row)
-    samples = pd.DataFrame({"t_s": t, "mark": marks, **{r.column: values[:, j] for j, r in enumerate(rails)}})
+    real = slice(0, len(t) - 1)  # the readings in the file, without the closing one
+    samples = pd.DataFrame({"t_s": t[real], "mark": marks[real],
+                            **{r.column: values[real, j] for j, r in enumerate(rails)}})
     return DataRecorderImport(path, mark_col, rails, pd.DataFrame(rows), samples, recording, t0)
 
 
 def _mark_windows(t: np.ndarray, marks: np.ndarray) -> dict[int, tuple[float, float]]:
-    """Mark -> (start, end): from its first sample to the next mark's first sample (see module doc)."""
+    """Mark -> (start, end): from its first sample to the next mark's first sample, the last mark to
+    the last sample (read_datarecorder appends the closing one; see module doc)."""
     order: list[int] = []
     first: dict[int, int] = {}
     last: dict[int, int] = {}

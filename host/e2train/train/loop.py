@@ -110,11 +110,12 @@ def lr_factor(iteration: int, total: int, milestones: tuple[float, ...]) -> floa
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False,
                  on_iteration: Callable[[IterationReport], None] | None = None,
-                 power_spec: str | None = None, force: bool = False):
+                 power_spec: str | None = None, force: bool = False, power_options: dict[str, Any] | None = None):
         """``resume`` continues the run in ``run_dir`` from its checkpoint; otherwise ``run_dir`` must be
         empty, or ``force`` replaces the run files in it (other files are kept)."""
         self.cfg = cfg
         self.run_dir = run_dir
+        self.power_options = power_options or {}  # e.g. root= of a hwmon tree, for open_power_source
         self.lock = RunLock(run_dir)  # held until run() ends; refuses a second process in this folder
         try:
             self._set_up(resume, force, on_iteration, power_spec)
@@ -398,7 +399,7 @@ class Trainer:
         from e2train.power.recorder import PowerRecorder
 
         if self.power_spec:
-            self.power_source = open_power_source(self.power_spec)
+            self.power_source = open_power_source(self.power_spec, **self.power_options)
         elif self.device_kernels is not None:  # a device's own rails: simulated for "emulate" and "rtl"
             self.power_source = self.device_kernels.power_source
         if self.power_source is None:
