@@ -69,6 +69,15 @@ def timeout_job(device):  # type: ignore[no-untyped-def]
     return GemmDriver(device, timeout_s=0.01).run(a, a.T.copy())
 
 
+def cycle_budget_job(device):  # type: ignore[no-untyped-def]
+    """The device's own limit: a budget of simulated cycles, whatever the wall clock says."""
+    a = np.ones((64, 1024), np.int8)
+    budget = device.cycle_budget(a.size * 64)
+    assert budget > 8 * (a.size * 64) // 64  # generous for a real run
+    device.cycle_budget = lambda macs: 500  # far below the ~8,700 cycles this gemm needs
+    return GemmDriver(device).run(a, a.T.copy())
+
+
 def bad_args_job(device):  # type: ignore[no-untyped-def]
     return GemmDriver(device).run(np.zeros((2, 3), np.int8), np.zeros((4, 2), np.int8))
 
@@ -108,6 +117,12 @@ def test_exceptions_cross_the_simulator_boundary() -> None:
         run_in_simulator(timeout_job, "icarus", kernels=("gemm",))
     with pytest.raises(KernelArgumentError, match="inner dimensions"):
         run_in_simulator(bad_args_job, "icarus", kernels=("gemm",))
+
+
+def test_a_simulated_kernel_is_hung_after_simulated_cycles_not_seconds() -> None:
+    _require("icarus", ("gemm",))
+    with pytest.raises(DeviceTimeout, match=r"did not finish within (5\d\d|6\d\d) simulated cycles"):
+        run_in_simulator(cycle_budget_job, "icarus", kernels=("gemm",))
 
 
 def test_unpicklable_job_is_refused_before_simulating() -> None:

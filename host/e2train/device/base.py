@@ -52,11 +52,13 @@ class DeviceError(E2TrainError, RuntimeError):
 class DeviceTimeout(DeviceError, TimeoutError):
     """A kernel did not raise ap_done in time: a hang, or a problem too large for the timeout."""
 
-    def __init__(self, kernel: str, timeout_s: float, ctrl: int | None, device: str = "") -> None:
+    def __init__(self, kernel: str, timeout_s: float, ctrl: int | None, device: str = "",
+                 cycles: int | None = None) -> None:
         state = "CTRL unreadable" if ctrl is None else f"CTRL={ctrl:#x} ({describe_ctrl(ctrl)})"
         where = f" on {device}" if device else ""
+        limit = f"{cycles:,} simulated cycles" if cycles is not None else f"{timeout_s:g} s"
         super().__init__(
-            f"kernel {kernel!r}{where} did not finish within {timeout_s:g} s ({state}); the kernel may "
+            f"kernel {kernel!r}{where} did not finish within {limit} ({state}); the kernel may "
             "be hung (check the bitstream / RTL, reset the device) or the problem needs a longer "
             "timeout (timeout_s=...)"
         )
@@ -64,9 +66,10 @@ class DeviceTimeout(DeviceError, TimeoutError):
         self.timeout_s = timeout_s
         self.ctrl = ctrl
         self.device = device
+        self.cycles = cycles
 
     def __reduce__(self) -> tuple[Any, ...]:  # crosses the simulator's process boundary
-        return (type(self), (self.kernel, self.timeout_s, self.ctrl, self.device))
+        return (type(self), (self.kernel, self.timeout_s, self.ctrl, self.device, self.cycles))
 
 
 class DeviceBusy(DeviceError):
@@ -211,14 +214,14 @@ class KernelHandle:
             )
         self.write("CTRL", regmap.AP_START)
 
-    def wait(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+    def wait(self, timeout_s: float = DEFAULT_TIMEOUT_S, budget_cycles: int | None = None) -> int:
         """Block until ap_done (or raise ``DeviceTimeout``); return the CTRL value that showed it.
 
         ap_done is clear-on-read, so exactly one reader sees it: this one.  How the device waits
         is its own business (``Device._wait_done``): a board polls MMIO, the simulator advances
         simulated time between polls.
         """
-        return self.device._wait_done(self, timeout_s)
+        return self.device._wait_done(self, timeout_s, budget_cycles)
 
     def run(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, int]:
         """``start`` + ``wait`` + ``counters``: the common case."""
@@ -269,8 +272,9 @@ class Device(ABC):
         """Write one 32-bit word of a kernel's register block."""
 
     # shared behaviour --------------------------------------------------------------------------
-    def _wait_done(self, handle: KernelHandle, timeout_s: float) -> int:
-        """Poll CTRL until ap_done, backing off from busy reads to 1 ms sleeps.
+    def _wait_done(self, handle: KernelHandle, timeout_s: float, budget_cycles: int | None = None) -> int:
+        """Poll CTRL until ap_done, backing off from busy reads to 1 ms sleeps (a board: wall-clock
+        time is its time, so ``budget_cycles`` does not apply).
 
         A board's MMIO read takes about a microsecond and short runs finish in microseconds, so the
         first polls do not sleep; a long run then does not burn a CPU core.
@@ -302,6 +306,10 @@ class Device(ABC):
     def timeout_for(self, macs: int) -> float:
         """A generous wall-clock timeout for a run of ``macs`` MACs on this device."""
         return DEFAULT_TIMEOUT_S + macs / 1e8
+
+    def cycle_budget(self, macs: int) -> int | None:
+        """Simulated cycles after which a run of ``macs`` MACs counts as hung; None where time is real."""
+        return None
 
     def kernel(self, name: str) -> KernelHandle:
         """The handle of one kernel, by its name in ``regmap.REGISTER_MAPS`` ("gemm", "psg_wgrad")."""

@@ -10,8 +10,10 @@ block in a ``resume`` call before the simulator continues), so touching the ``Ax
 directly from the thread for ``flush`` / ``invalidate`` is safe.
 
 Waiting: ``wait`` polls CTRL from *inside* the simulator (one resume call advances up to
-``POLL_CHUNK_CYCLES`` cycles, reading CTRL every few cycles) and checks the wall-clock deadline
-between chunks, so a hung RTL raises ``DeviceTimeout`` instead of simulating forever.
+``POLL_CHUNK_CYCLES`` cycles, reading CTRL every few cycles).  "Hung" is measured in simulated
+cycles (``cycle_budget``: ``HANG_FACTOR`` times what the run's MACs need on the array, plus
+``HANG_SLACK_CYCLES``), never in wall-clock time, which depends on how loaded the machine is; a
+caller's explicit ``timeout_s`` (no budget) still bounds wall time.
 
 This module is imported inside the simulator only (it needs a running cocotb).
 """
@@ -24,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from e2train.device.base import DEFAULT_TIMEOUT_S, DeviceTimeout, KernelHandle, KernelLimits
+from e2train.device.base import DeviceTimeout, KernelHandle, KernelLimits
 from e2train.device.memory import DEFAULT_BASE, MirroredMemory, MirroredMemoryDevice
+from e2train.energy.cycle_model import CycleModel
 from e2train.kernels import regmap
 from e2train.kernels.regmap import RegisterMap
 from e2train.power.simulated_rails import SimulatedRails
@@ -33,6 +36,9 @@ from e2train.power.simulated_rails import SimulatedRails
 log = logging.getLogger(__name__)
 
 POLL_CHUNK_CYCLES = 20_000  # cycles simulated per resume call while waiting for ap_done
+# measured runs take at most about 2x their MACs / (ROWS x COLS) (memory-bound ResNet-20 layers)
+HANG_FACTOR = 8
+HANG_SLACK_CYCLES = 200_000
 POLL_MIN_CYCLES = 8
 POLL_MAX_CYCLES = 256
 
@@ -147,16 +153,21 @@ class CocotbDevice(MirroredMemoryDevice):
     def _write_word(self, kernel: str, offset: int, value: int) -> None:
         self._write_sync(kernel, offset, value)
 
-    def _wait_done(self, handle: KernelHandle, timeout_s: float) -> int:
+    def _wait_done(self, handle: KernelHandle, timeout_s: float, budget_cycles: int | None = None) -> int:
         deadline = time.monotonic() + timeout_s
         ctrl = 0
+        simulated = 0
         while True:
-            ctrl, _ = self._poll_sync(handle.name, POLL_CHUNK_CYCLES)
+            chunk = POLL_CHUNK_CYCLES if budget_cycles is None else min(POLL_CHUNK_CYCLES, budget_cycles - simulated)
+            ctrl, used = self._poll_sync(handle.name, chunk)
+            simulated += used
             if ctrl & regmap.AP_DONE:
                 self.runs += 1
                 self._unrecorded.add(handle.name)
                 return ctrl
-            if time.monotonic() >= deadline:
+            if budget_cycles is not None and simulated >= budget_cycles:
+                raise DeviceTimeout(handle.name, timeout_s, ctrl, self.name, cycles=simulated)
+            if budget_cycles is None and time.monotonic() >= deadline:
                 raise DeviceTimeout(handle.name, timeout_s, ctrl, self.name)
 
     def _after_counters(self, handle: KernelHandle, counters: dict[str, int]) -> None:
@@ -174,6 +185,6 @@ class CocotbDevice(MirroredMemoryDevice):
             )
         self._unrecorded.discard(handle.name)
 
-    def timeout_for(self, macs: int) -> float:
-        # Icarus simulates roughly 30k cycles/s with the bus models active; 64 MACs per cycle.
-        return 6 * DEFAULT_TIMEOUT_S + macs / 2e5
+    def cycle_budget(self, macs: int) -> int:
+        rows, cols = CycleModel().rows, CycleModel().cols  # the RTL's default array
+        return HANG_FACTOR * (macs // (rows * cols)) + HANG_SLACK_CYCLES

@@ -197,7 +197,10 @@ class _Driver:
         """Program, start, wait, read counters, check STATUS."""
         self.kernel.write_many(args)
         self.kernel.start()
-        self.kernel.wait(self.timeout_s if self.timeout_s is not None else self.device.timeout_for(macs))
+        if self.timeout_s is not None:  # the caller's limit, in wall-clock seconds
+            self.kernel.wait(self.timeout_s)
+        else:  # the device's own: simulated cycles in a simulator, seconds on a board
+            self.kernel.wait(self.device.timeout_for(macs), budget_cycles=self.device.cycle_budget(macs))
         counters = self.kernel.counters()
         self.calls += 1
         errors = decode_status(counters.get("STATUS", 0))
