@@ -102,6 +102,9 @@ CASES = [
     ("train", ["--backend", "emulate", "--psg", "--input-grad", "int16"], "needs psg_threshold_mode=abs"),
     ("train", ["--backend", "rtl", "--input-grad", "fp32"], "needs input_grad=int16"),
     ("train", ["--sim", "modelsim"], "'modelsim' is not one of"),
+    ("train", ["--device", "cuda"], "sees no CUDA GPU"),
+    ("train", ["--device", "tpu0"], "is not a torch device"),
+    ("train", ["--device", "meta"], "runs compute on cpu or cuda"),
     ("train", ["--resume"], "--resume needs --out"),
     ("train", ["--out", "{empty}", "--resume"], "nothing to resume"),
     ("train", ["--out", "{run}"], "is not empty"),
@@ -154,3 +157,32 @@ def test_a_busy_run_folder_is_named_and_left_alone(world) -> None:
         lock.release()
     assert result.exit_code == 2 and "in use by another e2train run" in result.output
     assert _digest(world["run"]) == before
+
+
+def test_a_full_disk_mid_run_is_one_line_and_the_run_resumes(world, monkeypatch) -> None:
+    """ENOSPC while writing the trace: one line naming the file and the way back, then --resume finishes."""
+    import errno
+
+    from e2train.energy.trace import TraceWriter
+
+    out = world["root"] / "disk-full"
+    real_write = TraceWriter.write
+    calls = {"n": 0}
+
+    def write_until_the_disk_fills(self):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.run_dir / "trace.parquet"))
+        return real_write(self)
+
+    config = world["root"] / "checkpoint-often.json"
+    config.write_text(json.dumps({"checkpoint_every_iters": 2}))
+    monkeypatch.setattr(TraceWriter, "write", write_until_the_disk_fills)
+    result = CliRunner().invoke(cli, ["train", "--out", str(out), "--config", str(config), *TINY, "--iters", "6"])
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert "No space left on device" in errors[0] and "--resume" in errors[0]
+    monkeypatch.setattr(TraceWriter, "write", real_write)
+    result = CliRunner().invoke(cli, ["train", "--out", str(out), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["iterations"] == 6

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from power_sysfs_fakes import write_device, write_rapl_zone
+
+from e2train.power.fake_sysfs import write_device, write_rapl_zone
 
 
 @pytest.fixture

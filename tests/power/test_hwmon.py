@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from power_sysfs_fakes import write_device
 
 from e2train.power import PowerSourceUnavailable, PowerSpecError, Quantity, open_power_source
+from e2train.power.fake_sysfs import write_device
 from e2train.power.hwmon import HwmonSource, describe_hwmon, discover_channels
 
 

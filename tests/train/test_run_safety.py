@@ -124,15 +124,15 @@ def test_a_batch_larger_than_the_dataset_is_refused(tmp_path) -> None:
 
 
 class _DyingSensor(SimulatedSource):
-    """Reads normally a number of times, then every read fails (an I2C sensor that hangs)."""
+    """Reads normally for a while, then every read fails (an I2C sensor that hangs); by time, not by
+    count, so it dies at the same point whatever the sampling rate and wherever the sampler runs."""
 
-    def __init__(self, good_reads: int) -> None:
+    def __init__(self, alive_s: float) -> None:
         super().__init__({"pl": lambda t: 1.5})
-        self.reads_left = good_reads
+        self.alive_s = alive_s
 
     def read(self):
-        self.reads_left -= 1
-        if self.reads_left < 0:
+        if self.clock() - self.t0 > self.alive_s:
             raise OSError("I2C bus timeout")
         return super().read()
 
@@ -140,7 +140,7 @@ class _DyingSensor(SimulatedSource):
 def test_a_sensor_dying_part_way_gives_a_partial_measurement_with_its_coverage(tmp_path, monkeypatch) -> None:
     import e2train.power.factory as factory
 
-    monkeypatch.setattr(factory, "open_power_source", lambda spec, **options: _DyingSensor(good_reads=260))
+    monkeypatch.setattr(factory, "open_power_source", lambda spec, **options: _DyingSensor(alive_s=2.6))  # 2 s baseline
     slow = lambda report: time.sleep(0.05)  # noqa: E731 - iterations long enough to outlive the sensor
     summary = Trainer(resolve_config("quickstart", overrides={**SMALL, "iters": 30, "out": str(tmp_path / "s")}),
                       tmp_path / "s", power_spec="dying", on_iteration=slow).run()

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from e2train.cli.power_options import source_options, with_roots
-from e2train.cli.user_error import UserError
+from e2train.cli.user_error import UserError, storage_error
 from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
@@ -71,6 +71,7 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
     from e2train.cli.progress import TrainingProgress, print_summary
     from e2train.train.loop import Trainer
 
+    run_dir = flags.get("out")
     try:
         if resume and not flags.get("out"):
             raise ConfigError("--resume needs --out RUN_DIR")
@@ -101,6 +102,11 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
                 summary = trainer.run()
     except E2TrainError as err:
         raise UserError(str(err)) from err
+    except OSError as err:
+        user_error = storage_error(err, run_dir)
+        if user_error is None:
+            raise
+        raise user_error from err
     print_summary(summary, run_dir)
     if summary.get("device"):
         dev = summary["device"]

@@ -16,6 +16,7 @@ from e2train.cli.power_options import source_options, with_roots
 from e2train.cli.user_error import UserError
 from e2train.energy.calibrate import MIN_R2
 from e2train.power.base import PowerSourceError
+from e2train.power.recorder import MODES
 
 
 @click.group("power")
@@ -84,6 +85,9 @@ def list_cmd(as_json: bool, hwmon_root: str | None, powercap_root: str | None) -
     show_default=True,
     help="Seconds of idle baseline to measure first (the device must be idle).",
 )
+@click.option("--sampler", type=click.Choice(MODES), default="auto", show_default=True,
+              help="Where the schedule runs: a forked process (immune to this process's GIL), a thread, or "
+                   "the process where the source allows it.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="Parquet file to write.")
 @with_roots
 def record_cmd(
@@ -91,13 +95,14 @@ def record_cmd(
     seconds: float,
     rate: float,
     baseline: float,
+    sampler: str,
     out: str,
     hwmon_root: str | None,
     powercap_root: str | None,
 ) -> None:
     """Record SPEC (SOURCE[:RAIL,...]) for a while into a Parquet file and report rate, jitter and overhead.
 
-    Example: e2train power record hwmon:ina226_u79 --seconds 60 --rate 100 --out idle.parquet
+    Example: e2train power record hwmon:ina226_u79 --seconds 60 --rate 1000 --out idle.parquet
     """
     from e2train.power.factory import open_power_source
     from e2train.power.recorder import PowerRecorder, RecorderError
@@ -108,7 +113,10 @@ def record_cmd(
         raise UserError(f"{err} (see `e2train power list`)") from err
     interrupted = False
     with source:
-        rec = PowerRecorder(source, rate_hz=rate)
+        try:
+            rec = PowerRecorder(source, rate_hz=rate, mode=sampler)
+        except ValueError as err:
+            raise UserError(str(err)) from err
         try:
             with rec:
                 if baseline > 0:

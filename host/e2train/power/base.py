@@ -106,6 +106,9 @@ class PowerSource(ABC):
     """
 
     kind: str = "abstract"
+    # False where readings depend on state this process keeps changing (simulated rails fed by a
+    # device model): a forked sampler would read a frozen copy, so the recorder samples in a thread
+    state_in_process: bool = False
 
     def __init__(self, name: str, rails: tuple[RailInfo, ...]) -> None:
         if not rails:

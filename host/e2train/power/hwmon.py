@@ -35,6 +35,7 @@ from e2train.power.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_HWMON_ROOT = Path("/sys/class/hwmon")
+ATTR_BYTES = 32  # an attribute is one integer and a newline: 20 digits at most
 
 # INA226 with the kernel's default averaging (16 conversions of 1.1 ms each, shunt and bus):
 # a fresh value about every 35 ms. Used when the device has no update_interval file (iio-hwmon).
@@ -232,10 +233,9 @@ class HwmonSource(PowerSource):
     def _read_values(self) -> tuple[float, ...]:
         out = []
         for chan, fhs in zip(self._channels, self._files, strict=True):
-            raw = []
-            for fh in fhs:
-                fh.seek(0)
-                raw.append(int(fh.read()))
+            # pread at offset 0: one system call per attribute, and no shared file offset to race on
+            # when a forked sampler and this process both read the same open files.
+            raw = [int(os.pread(fh.fileno(), ATTR_BYTES, 0)) for fh in fhs]
             if chan.method == "energy":
                 out.append(raw[0] * 1e-6)  # uJ -> J
             elif chan.method == "power":

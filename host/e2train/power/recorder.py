@@ -1,4 +1,5 @@
-"""Sample a power source in its own thread on a drift-free schedule; energy per window afterwards.
+"""Sample a power source in its own process (or thread) on a drift-free schedule; energy per window
+afterwards.
 
 Why not PYNQ's DataRecorder: it sleeps a fixed interval after each read (the period drifts by the read
 time), stamps samples with the wall clock (which NTP may step) and only knows phases by ``mark()``.
@@ -15,9 +16,11 @@ Typical use by the trainer::
     energies = [rec.energy_between(t0, t1) for t0, t1 in windows]
     rec.save(run_dir / "power.parquet")
 
-GIL note: the sampling thread needs the GIL for a few microseconds per sample. Torch and numpy release
-it inside kernels, but a pure-Python hot loop holds it for up to ``sys.getswitchinterval()`` (5 ms), which
-shows up as jitter, not as drift.
+Where the schedule runs (``mode``): ``process`` (the default where the source reads the system's
+monotonic clock and ``fork`` exists) samples in a forked process writing to a shared ring that a thread
+here drains in bulk (``e2train.power.sampler``), so the trainer's Python work cannot delay samples;
+``thread`` samples in a thread of this process, which needs the GIL for a few microseconds per sample and
+shows a pure-Python hot loop (up to ``sys.getswitchinterval()``, 5 ms) as jitter.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import bisect
 import json
 import logging
 import math
+import multiprocessing as mp
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +40,7 @@ import numpy as np
 
 from e2train.power.base import PowerReading, PowerSource, PowerSourceError, Quantity, RailInfo
 from e2train.power.integrate import Baseline, WindowEnergy, baseline_from_samples, window_energy
+from e2train.power.sampler import SamplerProcess, ScheduleCounters, ScheduleCounts, run_schedule
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; the package supports 3.10
     from typing import Self
@@ -45,8 +50,9 @@ log = logging.getLogger(__name__)
 # Columns of a storage chunk before the rail values.
 _T, _READ, _LATE = 0, 1, 2
 _NFIXED = 3
-MAX_CONSECUTIVE_ERRORS = 10
 PARQUET_META_KEY = b"e2train.power"
+MODES = ("auto", "process", "thread")
+DRAIN_S = 0.005  # how often the recorder copies the sampler process's new rows
 
 
 class RecorderError(PowerSourceError):
@@ -199,12 +205,33 @@ class Recording:
         return cls(df["t_s"].to_numpy(float), values, rails, baseline, meta)
 
 
-class PowerRecorder:
-    """Samples ``source`` at ``rate_hz`` in a background thread into chunked numpy storage."""
+def process_capable(source: PowerSource) -> bool:
+    """A forked sampler shares the timeline only when the source reads the system's monotonic clock, and
+    reads the same values only when nothing in this process feeds the source."""
+    return ("fork" in mp.get_all_start_methods() and source.clock is time.monotonic
+            and not source.state_in_process)
 
-    def __init__(self, source: PowerSource, rate_hz: float = 100.0, chunk_samples: int = 8192) -> None:
+
+class PowerRecorder:
+    """Samples ``source`` at ``rate_hz`` in a background process or thread into chunked numpy storage."""
+
+    def __init__(self, source: PowerSource, rate_hz: float = 100.0, chunk_samples: int = 8192,
+                 mode: str = "auto") -> None:
+        """``mode`` "process" samples in a forked process (for long recordings beside busy Python
+        work; the source's state is the one at ``start``), "thread" in this process, "auto" the
+        process where possible."""
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be positive, got {rate_hz!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}; allowed: {', '.join(MODES)}")
+        if mode == "process" and not process_capable(source):
+            raise ValueError(f"mode 'process' needs fork and a source on time.monotonic; {source.name} is not")
+        if mode == "auto":
+            mode = "process" if process_capable(source) else "thread"
+        self.mode = mode
+        self._sampler: SamplerProcess | None = None
+        self._pulled = 0  # rows copied from the sampler process
+        self._pull_lock = threading.Lock()
         self.source = source
         self.rails = source.rails
         self.rate_hz = float(rate_hz)
@@ -221,8 +248,7 @@ class PowerRecorder:
         self._stop_evt = threading.Event()
         self._thread: threading.Thread | None = None
         self._state = "new"  # new -> running -> stopped
-        self._missed = 0
-        self._read_errors = 0
+        self._counts: ScheduleCounters = ScheduleCounts()
         self._thread_cpu_s = 0.0
         self._process_cpu0 = 0.0
         self._process_cpu_s = math.nan
@@ -248,9 +274,14 @@ class PowerRecorder:
         self._state = "running"
         self._process_cpu0 = time.process_time()
         self._t_origin = self.clock()
-        self._thread = threading.Thread(
-            target=self._run, name=f"power-recorder[{self.source.name}]", daemon=True
-        )
+        if self.mode == "process":
+            self._sampler = SamplerProcess(self.source, self.period_s, self._width)
+            self._counts = self._sampler.counters
+            self._sampler.start()
+            if math.isfinite(self._sampler.origin):  # NaN: the sampler failed before its first deadline
+                self._t_origin = self._sampler.origin
+        target = self._drain if self.mode == "process" else self._run
+        self._thread = threading.Thread(target=target, name=f"power-recorder[{self.source.name}]", daemon=True)
         self._thread.start()
         return self
 
@@ -261,8 +292,13 @@ class PowerRecorder:
         """
         if self._state == "running":
             self._stop_evt.set()
+            if self._sampler is not None:
+                self._sampler.stop()
             assert self._thread is not None
             self._thread.join()
+            if self._sampler is not None:  # exited: its last rows and its CPU time are final now
+                self._pull()
+                self._thread_cpu_s = self._sampler.cpu_s
             self._state = "stopped"
             self._t_stop = self.clock()
             self._process_cpu_s = time.process_time() - self._process_cpu0
@@ -289,62 +325,58 @@ class PowerRecorder:
     # -- the sampling thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        """Thread mode: the schedule in this thread."""
         cpu0 = time.thread_time()
-        origin, period = self._t_origin, self.period_s
-        k = 0
-        consecutive_errors = 0
-        t_next = origin
-        while True:
-            delay = t_next - self.clock()
-            if delay > 0:
-                if self._stop_evt.wait(delay):
-                    break
-            elif self._stop_evt.is_set():
-                break
-            late = self.clock() - t_next
-            try:
-                reading = self.source.read()
-                consecutive_errors = 0
-            except Exception as err:  # noqa: BLE001 - sensors fail in many ways; count, retry, give up at N
-                self._read_errors += 1
-                consecutive_errors += 1
-                log.warning("reading %s failed (%d in a row): %s", self.source.name, consecutive_errors, err)
-                if consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
-                    self.error = err
-                    break
-            else:
-                self._append(reading, late)
-                self._n_scheduled = self._n
-            k += 1
-            t_next = origin + k * period
-            behind = self.clock() - t_next
-            if behind > period:
-                # More than a whole period late: skip the missed deadlines instead of bursting to catch up.
-                skip = int(behind // period)
-                self._missed += skip
-                k += skip
-                t_next = origin + k * period
-            if k % 64 == 0:
-                self._thread_cpu_s = time.thread_time() - cpu0
+
+        def emit(reading: PowerReading, late: float) -> None:
+            self._append(reading, late)
+            self._n_scheduled = self._n
+            self._thread_cpu_s = time.thread_time() - cpu0
+
+        self.error = run_schedule(self.source, self._t_origin, self.period_s, self._stop_evt.wait, emit,
+                                  self._counts)
         self._thread_cpu_s = time.thread_time() - cpu0
 
+    def _drain(self) -> None:
+        """Process mode: pull the sampler's new rows until stopped (``stop`` pulls the last ones)."""
+        while not self._stop_evt.wait(DRAIN_S):
+            self._pull()
+
+    def _pull(self) -> None:
+        """Process mode: copy the rows the sampler wrote since the last pull (callable from any thread)."""
+        sampler = self._sampler
+        if sampler is None:
+            return
+        with self._pull_lock:
+            rows = sampler.rows_since(self._pulled)
+            self._pulled += len(rows)
+            self._append_rows(rows)
+            self._n_scheduled += len(rows)  # every pulled row is a scheduled one (stop()'s last is not)
+            if self.error is None:
+                self.error = sampler.error
+
     def _append(self, reading: PowerReading, late: float) -> None:
-        row = self._n % self._chunk
-        if row == 0:
-            chunk = np.empty((self._chunk, self._width), dtype=np.float64)
-            with self._lock:
-                self._chunks.append(chunk)
-                self._chunk_t0.append(reading.t_s)
-        chunk = self._chunks[-1]
-        chunk[row, _T] = reading.t_s
-        chunk[row, _READ] = reading.read_s
-        chunk[row, _LATE] = late
-        chunk[row, _NFIXED:] = reading.values
-        self._n += 1  # published last: readers never see a half-written row
+        self._append_rows(np.array([[reading.t_s, reading.read_s, late, *reading.values]], dtype=np.float64))
+
+    def _append_rows(self, rows: np.ndarray) -> None:
+        """Rows ``(t, read_s, late, values...)`` into the chunks, filling each before the next."""
+        done = 0
+        while done < len(rows):
+            at = self._n % self._chunk
+            if at == 0:
+                chunk = np.empty((self._chunk, self._width), dtype=np.float64)
+                with self._lock:
+                    self._chunks.append(chunk)
+                    self._chunk_t0.append(float(rows[done, _T]))
+            take = min(self._chunk - at, len(rows) - done)
+            self._chunks[-1][at : at + take] = rows[done : done + take]
+            done += take
+            self._n += take  # published last: readers never see a half-written row
 
     # -- access to samples -----------------------------------------------------------------------------
 
     def _rows(self, first_chunk: int = 0, last_chunk: int | None = None) -> np.ndarray:
+        self._pull()  # process mode: what the sampler has written by now
         with self._lock:
             n = self._n
             chunks = self._chunks[first_chunk:last_chunk]
@@ -356,6 +388,7 @@ class PowerRecorder:
 
     def _rows_around(self, t_a: float, t_b: float) -> np.ndarray:
         """Rows covering [t_a, t_b] plus one sample beyond each end (for interpolation at boundaries)."""
+        self._pull()
         with self._lock:
             starts = list(self._chunk_t0)
         first = max(bisect.bisect_right(starts, t_a) - 1, 0)
@@ -424,6 +457,7 @@ class PowerRecorder:
         self.baseline = baseline
 
     def _last_t(self) -> float:
+        self._pull()
         n = self._n
         if n == 0:
             return -math.inf
@@ -474,8 +508,8 @@ class PowerRecorder:
             late_mean_s=float(late.mean()) if n else math.nan,
             late_p99_s=float(np.percentile(late, 99)) if n else math.nan,
             late_max_s=float(late.max()) if n else math.nan,
-            missed_deadlines=self._missed,
-            read_errors=self._read_errors,
+            missed_deadlines=self._counts.missed,
+            read_errors=self._counts.read_errors,
             read_mean_s=float(rows[:, _READ].mean()) if n else math.nan,
             thread_cpu_s=self._thread_cpu_s,
             cpu_overhead_pct=100.0 * self._thread_cpu_s / wall if wall > 0 else math.nan,

@@ -95,8 +95,10 @@ class SimulatedRails(PowerSource):
     """PS / PL_INT / DDR rails driven by kernel activity; a ``PowerSource`` for the recorder.
 
     Thread-safe: a device records runs from the training thread while the recorder reads from its
-    own thread.
+    own thread (never a forked process: the runs are recorded in this one).
     """
+
+    state_in_process = True
 
     kind = "simulated-rails"
     simulated = True

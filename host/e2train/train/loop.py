@@ -51,12 +51,17 @@ from e2train.models import build_model
 from e2train.techniques.psg import PsgConfig
 from e2train.techniques.slu import computation_fraction, slu_cost_loss
 from e2train.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from e2train.train.compute_device import torch_device
 from e2train.train.evaluate import evaluate
 from e2train.train.run_lock import LOCK_FILE, RunLock
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # finish the iteration, checkpoint, stop
+# Power samples per second by where the recorder samples: iterations of small models last 10-50 ms, so a
+# separate sampler process reads at 1 kHz; a thread in this process (sources fed by this process, such as
+# simulated rails) stays at 100 Hz, where it costs the trainer little GIL time.
+POWER_RATE_HZ = {"process": 1000.0, "thread": 100.0}
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -130,7 +135,7 @@ class Trainer:
             self._claim_fresh_directory(force)
         self.on_iteration = on_iteration or (lambda report: None)
         self.power_spec = power_spec
-        self.device = torch.device(cfg.device)
+        self.device = torch_device(cfg.device)
         torch.manual_seed(cfg.seed)
         self.dataset = load_dataset(cfg.dataset, cfg.data_dir)
         if cfg.batch_size > len(self.dataset.train_y):
@@ -376,11 +381,13 @@ class Trainer:
             if self._stop_requested:
                 self._checkpoint(iteration, trace)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self._finish_power(recorder, trace)
-            trace.close()
-            self.lock.release()
+            try:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+                self._finish_power(recorder, trace)
+                trace.close()
+            finally:  # even when closing fails too (a full disk): the folder is free for --resume
+                self.lock.release()
         summary = self._summary(self._wall_clock(), interrupted=self._stop_requested)
         if self.model.gated and not self._stop_requested:
             summary["test_by_rule"] = self._evaluate_each_rule()
@@ -396,7 +403,7 @@ class Trainer:
 
     def _start_power(self):
         from e2train.power.factory import open_power_source
-        from e2train.power.recorder import PowerRecorder
+        from e2train.power.recorder import PowerRecorder, process_capable
 
         if self.power_spec:
             self.power_source = open_power_source(self.power_spec, **self.power_options)
@@ -404,7 +411,8 @@ class Trainer:
             self.power_source = self.device_kernels.power_source
         if self.power_source is None:
             return None
-        recorder = PowerRecorder(self.power_source, rate_hz=100.0)
+        mode = "process" if process_capable(self.power_source) else "thread"
+        recorder = PowerRecorder(self.power_source, rate_hz=POWER_RATE_HZ[mode], mode=mode)
         recorder.measure_baseline(2.0)
         return recorder
 

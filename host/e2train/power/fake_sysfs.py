@@ -1,4 +1,5 @@
-"""Fake sysfs trees in the real formats (integers as text with a trailing newline, as the kernel writes)."""
+"""Fake sysfs trees in the real formats (integers as text with a trailing newline, as the kernel writes):
+for tests and for benchmarks of the hwmon and RAPL readers on machines without those sensors."""
 
 from __future__ import annotations
 
