@@ -73,6 +73,7 @@ from e2train.kernels.driver_conv import as_codes, conv2d_forward_codes, conv2d_w
 from e2train.kernels.drivers import GemmDriver, PsgDriver
 from e2train.nn.qconv import TORCH_KERNELS, QConv2d
 from e2train.power.simulated_rails import SimulatedRails
+from e2train.run_dir import COUNTERS_FILE
 from e2train.techniques.psg import PsgConfig, PsgDecision, integer_threshold
 
 if TYPE_CHECKING:
@@ -83,7 +84,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEVICE_BACKENDS = ("emulate", "rtl", "pynq")
-COUNTERS_FILE = "device_counters.csv"
 COUNTER_SOURCES = {
     "emulate": "cycle model of the emulated device (estimates, see e2train.energy.cycle_model)",
     "rtl": "the RTL's own counters, in simulation",

@@ -8,7 +8,6 @@ is written to ``measurements/cifar10_ablation.{csv,md}`` with the command that p
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pandas as pd
 
 from e2train.energy.profile import REPO_ROOT
 from e2train.energy.trace import read_trace
+from e2train.run_dir import RunDir
 
 RUNS = (
     ("fp32 baseline", "cifar10-fp32"),
@@ -30,7 +30,7 @@ RUNS = (
 
 
 def summary_row(label: str, run_dir: Path) -> dict:
-    s = json.loads((run_dir / "summary.json").read_text())
+    s = RunDir(run_dir).summary()
     trace = read_trace(run_dir)
     return {"method": label, "test_accuracy": s["test_accuracy"], "energy_model_j": s["energy_model_j"],
             "savings_vs_baseline8": s["savings_vs_baseline8"], "savings_vs_baseline32": s["savings_vs_baseline32"],
@@ -109,11 +109,10 @@ def main(data_dir: str, dataset: str, iters: int, out: str, results: str, before
     rows = []
     for label, preset in RUNS:
         run_dir = Path(out) / preset
-        if not (run_dir / "summary.json").exists() or json.loads(
-                (run_dir / "summary.json").read_text()).get("interrupted"):
+        if not RunDir(run_dir).finished:
             cmd = [sys.executable, "-m", "e2train.cli.main", "train", "--preset", preset, "--dataset", dataset,
                    "--data-dir", data_dir, "--iters", str(iters), "--out", str(run_dir)]
-            if (run_dir / "checkpoint.pt").exists():
+            if RunDir(run_dir).resumable:
                 cmd = [sys.executable, "-m", "e2train.cli.main", "train", "--out", str(run_dir), "--resume"]
             click.echo(f"== {label}: {shlex.join(cmd)}")
             subprocess.run(cmd, check=True)
@@ -125,7 +124,7 @@ def main(data_dir: str, dataset: str, iters: int, out: str, results: str, before
     command = "python -m e2train.bench.ablation " + shlex.join(
         ["--data-dir", data_dir, "--dataset", dataset, "--iters", str(iters), "--out", out]
         + (["--before", before, "--before-label", before_label] if before else []))
-    profile = json.loads((Path(out) / RUNS[0][1] / "summary.json").read_text())["energy_profile"]["name"]
+    profile = RunDir(Path(out) / RUNS[0][1]).summary()["energy_profile"]["name"]
     text = markdown(table, command, iters, profile)
     if before:
         text += before_after(table, pd.read_csv(before), before_label)

@@ -17,6 +17,7 @@ from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_c
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
 from e2train.models.resnet import MODELS
+from e2train.run_dir import CONFIG_FILE, RunDir
 
 
 @click.group()
@@ -75,8 +76,9 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
     try:
         if resume and not flags.get("out"):
             raise ConfigError("--resume needs --out RUN_DIR")
-        if resume and not preset and not config_file and (Path(flags["out"]) / "config.json").exists():
-            config_file = str(Path(flags["out"]) / "config.json")
+        saved_config = RunDir(flags["out"]).file(CONFIG_FILE) if flags.get("out") else None
+        if resume and not preset and not config_file and saved_config.exists():
+            config_file = str(saved_config)
         if not preset and not config_file:
             preset = "quickstart"
         cfg = resolve_config(preset, config_file, flags)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from e2train.errors import E2TrainError
+from e2train.run_dir import TRACE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +335,7 @@ def load_run_traces(run_dirs: Sequence[Path | str]) -> tuple[pd.DataFrame, list[
     """Read ``RUN_DIR/trace.parquet`` of each run; a ``run`` column tells the rows apart."""
     frames, runs = [], []
     for rd in run_dirs:
-        path = Path(rd) / "trace.parquet"
+        path = Path(rd) / TRACE_FILE
         if not path.is_file():
             raise CalibrationError(f"{path} not found: is {rd} a run directory written by `e2train train`?")
         try:

@@ -16,10 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from e2train.errors import E2TrainError
+from e2train.run_dir import JOURNAL_FILE, TRACE_FILE
 
 SCHEMA_VERSION = 1
-TRACE_FILE = "trace.parquet"
-JOURNAL_FILE = "trace.jsonl"
 
 # column -> pandas dtype; the order is the file's column order
 COLUMNS: dict[str, str] = {

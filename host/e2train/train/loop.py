@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from e2train.backends.device_kernels import COUNTERS_FILE, attach_kernels
+from e2train.backends.device_kernels import attach_kernels
 from e2train.config import ConfigError, TrainConfig
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
@@ -46,14 +46,26 @@ from e2train.energy.counts import (
 )
 from e2train.energy.model import layer_energy_j, model_energy
 from e2train.energy.profile import load_profile
-from e2train.energy.trace import JOURNAL_FILE, TRACE_FILE, TraceWriter, read_trace
+from e2train.energy.trace import TraceWriter, read_trace
 from e2train.models import build_model
+from e2train.run_dir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    COUNTERS_FILE,
+    EVAL_FILE,
+    JOURNAL_FILE,
+    LAYER_FILE,
+    LOCK_FILE,
+    POWER_FILE,
+    SUMMARY_FILE,
+    TRACE_FILE,
+)
 from e2train.techniques.psg import PsgConfig
 from e2train.techniques.slu import computation_fraction, slu_cost_loss
-from e2train.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from e2train.train.checkpoint import load_checkpoint, save_checkpoint
 from e2train.train.compute_device import torch_device
 from e2train.train.evaluate import evaluate
-from e2train.train.run_lock import LOCK_FILE, RunLock
+from e2train.train.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +75,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # finish the iteration, checkpoi
 # simulated rails) stays at 100 Hz, where it costs the trainer little GIL time.
 POWER_RATE_HZ = {"process": 1000.0, "thread": 100.0}
 
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "summary.json"
-EVAL_FILE = "eval.csv"
-LAYER_FILE = "layer_energy.csv"
-POWER_FILE = "power.parquet"
 # every file a run writes in its directory (--force replaces these and nothing else)
 RUN_FILES = (CONFIG_FILE, SUMMARY_FILE, EVAL_FILE, LAYER_FILE, POWER_FILE, TRACE_FILE, JOURNAL_FILE, CHECKPOINT_FILE,
              COUNTERS_FILE)
