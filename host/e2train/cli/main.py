@@ -53,6 +53,14 @@ def cli(verbose: bool) -> None:
 @click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
 @click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]),
               help="Absolute, or relative to max |g_pred|.")
+@click.option("--ortho", type=click.Choice(["none", "so", "dso", "mc", "srip"]),
+              help="Orthogonality penalty on conv/linear weights (Bansal et al. 2018).")
+@click.option("--ortho-coef", type=float, help="Its initial coefficient (default 0.1, the paper's).")
+@click.option("--ortho-schedule", type=click.Choice(["paper", "constant"]),
+              help="paper: the coefficient falls at 10/25/35 % of the run and is 0 from 60 %.")
+@click.option("--ortho-srip-iters", type=int, help="Power-iteration steps per SRIP estimate (default 1).")
+@click.option("--ortho-srip-form", type=click.Choice(["sigma", "sigma_squared"]),
+              help="SRIP as the paper (sigma) or as the official code (sigma squared).")
 @click.option("--seed", type=int)
 @click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--backend", type=click.Choice(BACKENDS),

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from e2train.energy.profile import PRICED_AS
 from e2train.errors import E2TrainError
 from e2train.run_dir import TRACE_FILE
 
@@ -194,6 +195,18 @@ def count_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if isinstance(c, str) and c.startswith(COUNT_PREFIX)]
 
 
+def _fold_priced_as(frame: pd.DataFrame) -> pd.DataFrame:
+    """Kinds priced as another (``PRICED_AS``) are that kind's operations: fit them as one."""
+    frame = frame.copy()
+    for kind, priced in PRICED_AS.items():
+        alias, base = COUNT_PREFIX + kind, COUNT_PREFIX + priced
+        if alias in frame.columns:
+            frame[base] = pd.to_numeric(frame.get(base, 0.0), errors="coerce") + pd.to_numeric(frame[alias],
+                                                                                              errors="coerce")
+            frame = frame.drop(columns=alias)
+    return frame
+
+
 def _design(frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str], int]:
     """(A, y, parameter names, all-zero kinds, rows dropped). Column 0 of A is the duration."""
     missing = [c for c in (target, "t_start", "t_end") if c not in frame.columns]
@@ -201,6 +214,7 @@ def _design(frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray, l
         raise CalibrationError(
             f"trace lacks column(s) {', '.join(missing)}; columns present: {', '.join(map(str, frame.columns))}"
         )
+    frame = _fold_priced_as(frame)
     counts = count_columns(frame)
     if not counts:
         raise CalibrationError(

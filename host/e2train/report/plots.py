@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 DPI = 110
 ROLLING_FROM = 100  # iterations; above this the timeline adds a rolling mean
 # Op kinds in a fixed order and colour so that every breakdown reads the same.
-KIND_ORDER = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32", "dram_byte", "static")
-KIND_COLORS = dict(zip(KIND_ORDER, ("#4c72b0", "#55a868", "#8172b2", "#c44e52", "#dd8452", "#937860",
+KIND_ORDER = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "mac_ortho", "flop_fp32", "dram_byte", "static")
+KIND_COLORS = dict(zip(KIND_ORDER, ("#4c72b0", "#55a868", "#8172b2", "#c44e52", "#da8bc3", "#dd8452", "#937860",
                                     "#bbbbbb")))
 
 
