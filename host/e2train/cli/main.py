@@ -95,7 +95,7 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
         power_options = source_options(hwmon_root, powercap_root, power_spec) if power_spec else {}
         with TrainingProgress() as progress:
             if cfg.backend == "rtl":  # the whole run inside one simulation; progress is relayed out of it
-                from e2train.backends.device_kernels import train_in_simulator
+                from e2train.train.in_simulator import train_in_simulator
 
                 def relay(report, started=[]):  # noqa: B006 - remembers that the bar was started
                     if not started:

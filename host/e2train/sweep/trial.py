@@ -44,7 +44,7 @@ def run_trial(name: str, overrides: dict[str, Any], sweep_dir: str, threads: int
                 "dataset at that path (a shared file system, or a copy at the same place on each node)")
         resume = RunDir(run_dir).resumable
         if cfg.backend == "rtl":  # the whole run inside one simulation, as `e2train train --backend rtl`
-            from e2train.backends.device_kernels import train_in_simulator
+            from e2train.train.in_simulator import train_in_simulator
 
             summary = train_in_simulator(cfg, run_dir, resume=resume, force=not resume)
         else:

@@ -35,6 +35,7 @@ from e2train.backends.device_kernels import attach_kernels
 from e2train.config import ConfigError, TrainConfig
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
+from e2train.device.base import Device
 from e2train.energy.counts import (
     BASELINE8,
     BASELINE32,
@@ -124,21 +125,23 @@ def lr_factor(iteration: int, total: int, milestones: tuple[float, ...]) -> floa
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False,
                  on_iteration: Callable[[IterationReport], None] | None = None,
-                 power_spec: str | None = None, force: bool = False, power_options: dict[str, Any] | None = None):
+                 power_spec: str | None = None, force: bool = False, power_options: dict[str, Any] | None = None,
+                 device: Device | None = None):
         """``resume`` continues the run in ``run_dir`` from its checkpoint; otherwise ``run_dir`` must be
-        empty, or ``force`` replaces the run files in it (other files are kept)."""
+        empty, or ``force`` replaces the run files in it (other files are kept).  ``device``: the accelerator
+        the convs run on for a device backend (the simulation's, for "rtl"); opened by name otherwise."""
         self.cfg = cfg
         self.run_dir = run_dir
         self.power_options = power_options or {}  # e.g. root= of a hwmon tree, for open_power_source
         self.lock = RunLock(run_dir)  # held until run() ends; refuses a second process in this folder
         try:
-            self._set_up(resume, force, on_iteration, power_spec)
+            self._set_up(resume, force, on_iteration, power_spec, device)
         except BaseException:
             self.lock.release()
             raise
 
     def _set_up(self, resume: bool, force: bool, on_iteration: Callable[[IterationReport], None] | None,
-                power_spec: str | None) -> None:
+                power_spec: str | None, device: Device | None) -> None:
         cfg, run_dir = self.cfg, self.run_dir
         if not resume:
             self._claim_fresh_directory(force)
@@ -159,7 +162,7 @@ class Trainer:
         psg = PsgConfig(cfg.psg_threshold, cfg.psg_threshold_mode) if cfg.psg else None
         for conv in self.model.qconvs():
             conv.configure(cfg.precision, cfg.input_grad, psg)
-        self.device_kernels = attach_kernels(self.model, cfg)  # None for backend "torch"
+        self.device_kernels = attach_kernels(self.model, cfg, device)  # None for backend "torch"
         self.power_source = None  # set by _start_power
         self.precision = Precision(cfg.precision, cfg.input_grad, cfg.psg)
         self.profile = load_profile(cfg.energy_profile)
