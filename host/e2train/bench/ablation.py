@@ -17,12 +17,10 @@ import click
 import pandas as pd
 import torch
 
+from e2train.bench.cifar_sweep import data_options, run_all_trials
 from e2train.energy.profile import REPO_ROOT
 from e2train.energy.trace import read_trace
-from e2train.errors import E2TrainError
 from e2train.run_dir import RunDir
-from e2train.sweep.folder import FINISHED
-from e2train.sweep.runner import run_sweep
 from e2train.sweep.spec import load_spec
 
 SPEC = "cifar10-ablation"
@@ -94,8 +92,7 @@ def before_after(table: pd.DataFrame, before: pd.DataFrame, label: str) -> str:
 
 
 @click.command()
-@click.option("--data-dir", required=True, help="CIFAR-10 as an image folder / .tar.gz or python pickles.")
-@click.option("--dataset", default="imagefolder", type=click.Choice(["imagefolder", "cifar10"]))
+@data_options
 @click.option("--iters", default=1200, show_default=True, help="Nominal iterations per run.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", default="runs/ablation", show_default=True, type=click.Path(file_okay=False))
@@ -109,13 +106,8 @@ def main(data_dir: str, dataset: str, iters: int, seed: int, out: str, results: 
     spec = load_spec(SPEC)
     spec.base.update(data_dir=data_dir, dataset=dataset, iters=iters)
     spec.seeds = [seed]
-    try:  # as many torch threads as a plain `e2train train` here: float sums depend on the thread count
-        states = run_sweep(spec, Path(out), cpus_per_trial=torch.get_num_threads())
-    except E2TrainError as err:
-        raise click.ClickException(str(err)) from err
-    failed = {name: s["error"] for name, s in states.items() if s["status"] != FINISHED}
-    if failed:
-        raise click.ClickException(f"trial(s) not finished: {failed}; rerun to continue")
+    # as many torch threads as a plain `e2train train` here: float sums depend on the thread count
+    run_all_trials(spec, Path(out), cpus_per_trial=torch.get_num_threads())
     table = pd.DataFrame([summary_row(t.params["variant"], Path(out) / t.name) for t in spec.trials()])
     results_dir = Path(results)
     results_dir.mkdir(parents=True, exist_ok=True)

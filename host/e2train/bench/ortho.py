@@ -15,11 +15,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from e2train.bench.cifar_sweep import data_options, run_all_trials
 from e2train.energy.profile import REPO_ROOT
-from e2train.errors import E2TrainError
 from e2train.run_dir import RunDir
-from e2train.sweep.folder import FINISHED
-from e2train.sweep.runner import run_sweep
 from e2train.sweep.spec import load_spec
 
 SPEC = "cifar10-ortho"
@@ -54,8 +52,7 @@ def markdown(rows: pd.DataFrame, command: str, iters: int) -> str:
 
 
 @click.command()
-@click.option("--data-dir", required=True, help="CIFAR-10 as an image folder / .tar.gz or python pickles.")
-@click.option("--dataset", default="imagefolder", type=click.Choice(["imagefolder", "cifar10"]))
+@data_options
 @click.option("--iters", default=400, show_default=True, help="Nominal iterations per run.")
 @click.option("--seeds", default="0,1,2", show_default=True)
 @click.option("--cpus-per-trial", default=1, show_default=True, help="Torch threads per run (runs in parallel).")
@@ -66,13 +63,7 @@ def main(data_dir: str, dataset: str, iters: int, seeds: str, cpus_per_trial: in
     spec = load_spec(SPEC)
     spec.base.update(data_dir=data_dir, dataset=dataset, iters=iters)
     spec.seeds = [int(s) for s in seeds.split(",")]
-    try:
-        states = run_sweep(spec, Path(out), cpus_per_trial=cpus_per_trial)
-    except E2TrainError as err:
-        raise click.ClickException(str(err)) from err
-    failed = {name: s["error"] for name, s in states.items() if s["status"] != FINISHED}
-    if failed:
-        raise click.ClickException(f"trial(s) not finished: {failed}; rerun to continue")
+    run_all_trials(spec, Path(out), cpus_per_trial)
     rows = pd.DataFrame([trial_row(t.params["variant"], t.params["seed"], Path(out) / t.name) for t in spec.trials()])
     results_dir = Path(results)
     results_dir.mkdir(parents=True, exist_ok=True)
