@@ -16,6 +16,7 @@ import yaml
 
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
+from e2train.kernels.toolchain import SIMULATORS
 from e2train.models.resnet import MODELS
 from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
 from e2train.techniques import ortho
@@ -23,7 +24,6 @@ from e2train.techniques.psg import THRESHOLD_MODES
 from e2train.techniques.slu import EVAL_RULES
 
 BACKENDS = ("torch", "emulate", "rtl", "pynq")  # "torch": software; the rest: e2train.backends.device_kernels
-SIMULATORS = ("icarus", "verilator")  # for backend "rtl"
 
 
 class ConfigError(E2TrainError, ValueError):

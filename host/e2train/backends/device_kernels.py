@@ -61,6 +61,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from e2train import intmath, quant
+from e2train.config import BACKENDS
 from e2train.device.base import Device, DeviceError
 from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels.driver_conv import as_codes, conv2d_forward_codes, conv2d_wgrad_psg
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEVICE_BACKENDS = ("emulate", "rtl", "pynq")
+DEVICE_BACKENDS = tuple(b for b in BACKENDS if b != "torch")  # training backends with an accelerator
 COUNTER_SOURCES = {
     "emulate": "cycle model of the emulated device (estimates, see e2train.energy.cycle_model)",
     "rtl": "the RTL's own counters, in simulation",

@@ -13,9 +13,10 @@ import click
 
 from e2train.cli.power_options import source_options, with_roots
 from e2train.cli.user_error import UserError, storage_error
-from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_config
+from e2train.config import BACKENDS, PRESETS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
+from e2train.kernels.toolchain import SIMULATORS
 from e2train.models.resnet import MODELS
 from e2train.run_dir import CONFIG_FILE, RunDir
 
@@ -138,7 +139,10 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quickstart")
 def show_config(preset: str) -> None:
     """Print a preset's resolved configuration as JSON (a starting point for --config; fill in
-    data_dir where the preset's dataset needs one)."""
+    data_dir where the preset's dataset needs one).
+
+    Example: e2train show-config --preset cifar10-e2train > my.json
+    """
     click.echo(json.dumps(resolve_config(preset, validate=False).to_dict(), indent=2))
 
 

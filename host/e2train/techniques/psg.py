@@ -18,7 +18,9 @@ import torch
 from e2train import intmath, quant
 
 THRESHOLD_MODES = ("abs", "rel")
-TAU_MAX = 2**63 - 1
+# The software path compares |16 Pr| in int64: thresholds above this cap decide the same (no |16 Pr| reaches
+# it) without overflow. The hardware register is wider (e2train.kernels.reference.TAU_MAX, 64 bits).
+TAU_INT64_CAP = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
         peak = int((16 * pred).abs().max()) if pred.numel() else 0
         return math.ceil(cfg.threshold * peak)
     # |16 Pr| < 2**47 always, so clamping to int64 keeps "recompute everything" and fits the register
-    return min(math.ceil(cfg.threshold / unit), TAU_MAX) if unit > 0 else 0
+    return min(math.ceil(cfg.threshold / unit), TAU_INT64_CAP) if unit > 0 else 0
 
 
 def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Tensor], cfg: PsgConfig | None,
@@ -68,7 +70,7 @@ def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Ten
     of the given output channels only, called once for the rows holding an unconfident entry."""
     if tau is None:
         tau = integer_threshold(cfg, pred, unit)
-    recompute = (16 * pred).abs() < min(tau, TAU_MAX)  # |16 Pr| < 2**47: same decisions, no int64 overflow
+    recompute = (16 * pred).abs() < min(tau, TAU_INT64_CAP)  # |16 Pr| < 2**47: same decisions, no int64 overflow
     signs = torch.sign(pred)
     rows = recompute.any(dim=1).nonzero().flatten()
     if rows.numel():
