@@ -204,3 +204,46 @@ def test_the_benchmark_table_has_mean_and_spread_per_penalty() -> None:
                          for p in ("none", "SRIP") for s in (0, 1)])
     text = markdown(rows, "python -m e2train.bench.ortho ...", 400)
     assert "| SRIP | 2 | 55.0% ± 7.1% | 10 | 1 | 1.00% |" in text
+
+
+@pytest.mark.parametrize("shape", [(144, 32), (32, 144)])
+def test_gram_counts_are_the_measured_forward_plus_one_symmetric_product(shape) -> None:
+    """The forward Gram products are measured by torch's FLOP counter; the backward is charged as one
+    product because the gradient of ||G - I||_F^2 is 4 W (G - I) (or 4 (G - I) W where W is wide),
+    checked here against autograd."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    w = _w(*shape).requires_grad_()
+    for kind in ("so", "dso", "mc"):
+        with FlopCounterMode(display=False) as counter:
+            getattr(ortho, kind)(w)
+        forward_macs = counter.get_total_flops() // 2
+        long = max(shape)
+        backward = {"so": forward_macs, "dso": forward_macs, "mc": 2 * long}[kind]
+        assert penalty_macs(*shape, kind) == forward_macs + backward
+    (grad,) = torch.autograd.grad(ortho.so(w), w)
+    g = ortho._gram_minus_identity(w)
+    one_product = 4 * (g @ w if shape[1] > shape[0] else w @ g)
+    assert torch.allclose(grad, one_product)
+
+
+def test_slu_gates_are_left_out_of_a_gated_resnet_by_default() -> None:
+    """The gate network is a controller (its output is a skip probability), not a feature extractor."""
+    from e2train.models import build_model
+
+    model = build_model("resnet8", num_classes=10, in_channels=3, slu_target=0.5)
+    names = [name for name, _ in ortho.regularized_layers(model)]
+    convs_and_fc = [n for n, m in model.named_modules()
+                    if isinstance(m, nn.Conv2d | nn.Linear) and not n.startswith("gates.")]
+    assert names == convs_and_fc and any(n.startswith("gates.") for n, _ in model.named_modules())
+    assert [n for n, _ in ortho.regularized_layers(model, exclude=())] != names  # opting the gates back in
+
+
+@settings(max_examples=50, deadline=None)
+@given(coef=st.floats(0.0, 10.0), a=st.floats(0.0, 1.0), b=st.floats(0.0, 1.0))
+def test_the_paper_schedule_never_rises_and_stays_a_multiple_of_coef(coef, a, b) -> None:
+    reg = OrthoRegularizer(nn.Linear(3, 3), OrthoConfig(kind="so", coef=coef, schedule="paper"))
+    early, late = sorted((a, b))
+    assert reg.coefficient(late) <= reg.coefficient(early) <= coef
+    multipliers = [m for _, m in ortho.PAPER_MILESTONES]
+    assert any(math.isclose(reg.coefficient(late), coef * m) for m in multipliers)
