@@ -27,8 +27,11 @@ on the master weights, not on their 8-bit codes, on the host; SMD-skipped iterat
 penalty; SLU's gate network is left out by default (``exclude=("gates.*",)``: it is a controller,
 not a feature extractor).  With PSG a conv weight's gradient is ``sign(data gradient) +
 coef * d penalty / dW``: the accelerator returns only the sign of the data term, and the penalty's
-fp32 gradient is added to it on the host before the update (it is not inside the sign, which would
-need the full-precision data gradient that PSG exists to avoid).
+fp32 gradient is added to it on the host before the update.  It is not inside the sign: the sign is
+taken by the ``psg_wgrad`` kernel from integer codes of the data term, and the kernel (software, RTL
+and FPGA alike) has no input for a per-entry offset.  One consequence: the data term enters as +-1 per
+entry, usually far larger than its fp32 value, so under PSG a given ``coef`` weighs the penalty less
+against the data than in fp32 training.
 """
 
 from __future__ import annotations
