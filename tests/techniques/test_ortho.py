@@ -247,3 +247,26 @@ def test_the_paper_schedule_never_rises_and_stays_a_multiple_of_coef(coef, a, b)
     assert reg.coefficient(late) <= reg.coefficient(early) <= coef
     multipliers = [m for _, m in ortho.PAPER_MILESTONES]
     assert any(math.isclose(reg.coefficient(late), coef * m) for m in multipliers)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(2, 8), cols=st.integers(2, 8), iters=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_srip_is_within_the_power_iteration_bound_for_its_iteration_count(rows, cols, iters, seed) -> None:
+    """With A = G - I symmetric (eigenvalues l_i, |l_1| largest), a unit start vector with component c on
+    l_1's eigenvector and r = |l_2| / |l_1|, k power steps give an estimate between
+    |l_1| sqrt(c^2 / (c^2 + r^(2k) (1 - c^2))) and |l_1| (torch.linalg.matrix_norm(ord=2)); more steps
+    never lower it (the moments sum l_i^(2k) c_i^2 are log-convex in k)."""
+    w = _w(rows, cols, seed)
+    gram = w @ w.T if cols > rows else w.T @ w
+    a = gram - torch.eye(gram.shape[0], dtype=w.dtype)
+    v0 = _w(gram.shape[0], 1, seed + 1)[:, 0]
+    eigenvalues, vectors = torch.linalg.eigh(a)
+    order = eigenvalues.abs().argsort(descending=True)
+    top, second = eigenvalues.abs()[order[:2]].tolist()
+    c2 = float((vectors[:, order[0]] @ v0) ** 2 / (v0 @ v0))
+    r2k = (second / top) ** (2 * iters) if top > 0 else 0.0
+    lower = top * math.sqrt(c2 / (c2 + r2k * (1 - c2))) if c2 > 0 else 0.0
+    exact = float(torch.linalg.matrix_norm(a, ord=2))
+    est = float(ortho.srip(w, v0, iters=iters)[0])
+    assert lower * (1 - 1e-9) - 1e-12 <= est <= exact * (1 + 1e-9) + 1e-12
+    assert float(ortho.srip(w, v0, iters=iters + 1)[0]) >= est * (1 - 1e-9) - 1e-12
