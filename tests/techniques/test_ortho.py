@@ -270,3 +270,29 @@ def test_srip_is_within_the_power_iteration_bound_for_its_iteration_count(rows, 
     est = float(ortho.srip(w, v0, iters=iters)[0])
     assert lower * (1 - 1e-9) - 1e-12 <= est <= exact * (1 + 1e-9) + 1e-12
     assert float(ortho.srip(w, v0, iters=iters + 1)[0]) >= est * (1 - 1e-9) - 1e-12
+
+
+def test_the_cli_run_charges_the_hand_counted_macs_keeps_srip_vectors_and_reports_the_kind(tmp_path: Path) -> None:
+    """e2train train --ortho srip --ortho-persistent: every iteration's mac_ortho is the by-hand count over
+    resnet8's convs and fc, the checkpoint holds one vector per layer, the report's breakdown shows it."""
+    from click.testing import CliRunner
+
+    from e2train.cli.main import cli
+    from e2train.energy.trace import read_trace
+    from e2train.models import build_model
+    from e2train.report.load import load_run
+    from e2train.report.plots import _layer_table
+    from e2train.train.checkpoint import load_checkpoint
+
+    run = tmp_path / "srip"
+    args = ["train", "--model", "resnet8", "--iters", "2", "--batch-size", "16", "--smd", "0", "--ortho", "srip",
+            "--ortho-schedule", "constant", "--ortho-srip-iters", "2", "--ortho-persistent", "--out", str(run)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    model = build_model("resnet8", num_classes=10, in_channels=1)
+    shapes = [(m.weight[0].numel(), m.weight.shape[0]) for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    by_hand = sum(3 * (2 + 1) * 2 * rows * cols for rows, cols in shapes)  # (2 steps + final) x 2 mat-vec, x3 backward
+    assert read_trace(run)["count_mac_ortho"].tolist() == [by_hand, by_hand]
+    vectors = load_checkpoint(run)["ortho"]
+    assert len(vectors) == len(shapes) and all(v.shape == (min(r, c),) for v, (r, c) in zip(vectors.values(), shapes))
+    assert "mac_ortho" in _layer_table(load_run(run)).columns

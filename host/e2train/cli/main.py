@@ -62,6 +62,8 @@ def cli(verbose: bool) -> None:
 @click.option("--ortho-srip-iters", type=int, help="Power-iteration steps per SRIP estimate (default 1).")
 @click.option("--ortho-srip-form", type=click.Choice(["sigma", "sigma_squared"]),
               help="SRIP as the paper (sigma) or as the official code (sigma squared).")
+@click.option("--ortho-persistent/--no-ortho-persistent", default=None,
+              help="Start each SRIP power iteration from the previous step's vector (kept in checkpoints).")
 @click.option("--seed", type=int)
 @click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--backend", type=click.Choice(BACKENDS),
