@@ -296,3 +296,9 @@ def test_the_cli_run_charges_the_hand_counted_macs_keeps_srip_vectors_and_report
     vectors = load_checkpoint(run)["ortho"]
     assert len(vectors) == len(shapes) and all(v.shape == (min(r, c),) for v, (r, c) in zip(vectors.values(), shapes))
     assert "mac_ortho" in _layer_table(load_run(run)).columns
+
+
+def test_the_plain_call_draws_a_fresh_srip_start_per_step() -> None:
+    model = nn.Sequential(nn.Linear(8, 6), nn.Linear(6, 4))
+    first, again, later = (float(ortho.penalty(model, kind="srip", step=s)) for s in (0, 0, 1))
+    assert first == again and first != later

@@ -210,6 +210,9 @@ class OrthoRegularizer:
         return value
 
 
-def penalty(model: nn.Module, kind: str = "srip", **options) -> torch.Tensor:
-    """The unscaled ``kind`` penalty of ``model``'s conv and linear weights (options: ``OrthoConfig``'s)."""
-    return OrthoRegularizer(model, OrthoConfig(kind=kind, **options)).penalty()
+def penalty(model: nn.Module, kind: str = "srip", step: int = 0, **options) -> torch.Tensor:
+    """The unscaled ``kind`` penalty of ``model``'s conv and linear weights (options: ``OrthoConfig``'s).
+
+    Pass the training step: SRIP's start vector is drawn from it, so calling this every step with the
+    same ``step`` would reuse one start vector where the paper draws a fresh one."""
+    return OrthoRegularizer(model, OrthoConfig(kind=kind, **options)).penalty(step)
