@@ -302,3 +302,19 @@ def test_the_plain_call_draws_a_fresh_srip_start_per_step() -> None:
     model = nn.Sequential(nn.Linear(8, 6), nn.Linear(6, 4))
     first, again, later = (float(ortho.penalty(model, kind="srip", step=s)) for s in (0, 0, 1))
     assert first == again and first != later
+
+
+def test_with_every_e2train_technique_the_penalty_runs_only_in_kept_iterations(tmp_path: Path) -> None:
+    """8-bit forward, SMD, SLU and PSG together with SRIP under the paper's schedule: iterations SMD skips
+    compute and charge no penalty, kept ones before 60 % of the run do, later ones do not (coefficient 0)."""
+    from e2train.energy.trace import read_trace
+    from e2train.train.loop import Trainer
+
+    cfg = resolve_config("quickstart", overrides={"model": "resnet8", "iters": 10, "batch_size": 16, "smd": 0.5,
+                                                  "slu_target": 0.6, "psg": True, "ortho": "srip"})
+    Trainer(cfg, tmp_path / "all").run()
+    trace = read_trace(tmp_path / "all")
+    penalised = ~trace["skipped"] & (trace["iteration"] < 6)
+    assert penalised.any() and trace["skipped"].any()
+    assert trace.loc[penalised, "ortho_loss"].notna().all() and (trace.loc[penalised, "count_mac_ortho"] > 0).all()
+    assert trace.loc[~penalised, "ortho_loss"].isna().all() and (trace.loc[~penalised, "count_mac_ortho"] == 0).all()
