@@ -318,3 +318,13 @@ def test_with_every_e2train_technique_the_penalty_runs_only_in_kept_iterations(t
     assert penalised.any() and trace["skipped"].any()
     assert trace.loc[penalised, "ortho_loss"].notna().all() and (trace.loc[penalised, "count_mac_ortho"] > 0).all()
     assert trace.loc[~penalised, "ortho_loss"].isna().all() and (trace.loc[~penalised, "count_mac_ortho"] == 0).all()
+
+
+def test_the_wide_model_for_the_paper_scale_command_has_wrn_28_10s_size() -> None:
+    """36.5 M parameters in Zagoruyko & Komodakis' WRN-28-10; widths 160/320/640, four blocks per stage."""
+    from e2train.models import build_model
+
+    model = build_model("wrn28-10", num_classes=10, in_channels=3)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(36.5e6, rel=0.01)
+    assert len(model.blocks) == 12 and [b.conv2.out_channels for b in model.blocks[::4]] == [160, 320, 640]
+    assert len(ortho.regularized_layers(model)) == 28

@@ -36,7 +36,8 @@ def cli(verbose: bool) -> None:
 @click.option("--dataset", type=click.Choice(DATASETS),
               help="digits (embedded, default), cifar10, cifar100, imagefolder.")
 @click.option("--data-dir", help="Folder or .tar.gz of the dataset (CIFAR pickles or train/<class>/<img> layout).")
-@click.option("--model", type=click.Choice(sorted(MODELS)), help="CIFAR ResNet of depth 6n+2.")
+@click.option("--model", type=click.Choice(sorted(MODELS)),
+              help="CIFAR ResNet of depth 6n+2, or wrn28-10 (Wide ResNet 28-10's layout).")
 @click.option("--epochs", type=float, help="Nominal budget in epochs (SMD-skipped iterations count).")
 @click.option("--iters", type=int, help="Nominal budget in iterations (overrides --epochs).")
 @click.option("--batch-size", type=int)

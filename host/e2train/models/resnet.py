@@ -1,4 +1,4 @@
-"""CIFAR ResNets of BasicBlocks (He et al. 2016), widths 16/32/64, optional SLU gates.
+"""CIFAR ResNets of BasicBlocks (He et al. 2016), widths 16/32/64 (one wide variant), optional SLU gates.
 
 Down-sampling shortcuts are 1x1 stride-2 conv + BN (they keep running when their block is skipped).
 All convs are ``QConv2d``, so one model class serves the fp32 baseline, the 8-bit baseline and PSG.
@@ -20,7 +20,12 @@ from e2train.nn.qconv import QConv2d
 from e2train.techniques.slu import GateNetwork, GateRecord, straight_through_mask
 
 # name -> (blocks per stage n, depth 6n+2)
-MODELS = {"resnet8": 1, "resnet14": 2, "resnet20": 3, "resnet38": 6, "resnet74": 12, "resnet110": 18}
+MODELS = {"resnet8": 1, "resnet14": 2, "resnet20": 3, "resnet38": 6, "resnet74": 12, "resnet110": 18, "wrn28-10": 4}
+BASE_WIDTHS = (16, 32, 64)
+# Wide ResNet 28-10's layout (Zagoruyko & Komodakis 2016: n = 4, widths x 10; 25 3x3 convs, 2 shortcut
+# convs and the classifier make 28) for the orthogonality paper's CIFAR runs, built from this file's
+# post-activation blocks without dropout: the same size (about 36.6 M parameters), not the same network.
+WIDTHS = {"wrn28-10": (160, 320, 640)}
 
 
 class BasicBlock(nn.Module):
@@ -62,7 +67,7 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     def __init__(self, blocks_per_stage: int, num_classes: int = 10, in_channels: int = 3,
-                 widths: tuple[int, ...] = (16, 32, 64), gated: bool = False, gate_init: float = 0.9):
+                 widths: tuple[int, ...] = BASE_WIDTHS, gated: bool = False, gate_init: float = 0.9):
         super().__init__()
         self.stem = QConv2d(in_channels, widths[0], 3, 1, 1, input_signed=True)  # normalised image: signed
         self.stem_bn = nn.BatchNorm2d(widths[0])
@@ -130,4 +135,5 @@ def build_model(name: str, num_classes: int, in_channels: int, slu_target: float
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
     gate_init = min(max(slu_target or 0.9, 0.05), 0.95)  # keep the initial logit finite
-    return ResNet(MODELS[name], num_classes, in_channels, gated=slu_target is not None, gate_init=gate_init)
+    return ResNet(MODELS[name], num_classes, in_channels, widths=WIDTHS.get(name, BASE_WIDTHS),
+                  gated=slu_target is not None, gate_init=gate_init)
