@@ -31,6 +31,13 @@ from e2train.train.checkpoint import CheckpointError, load_checkpoint, save_chec
 
 log = logging.getLogger(__name__)
 
+METHODS_DIR = "methods"
+
+
+def method_dir(run_dir: Path, method: str) -> Path:
+    """Where one method's checkpoint lives inside a run directory."""
+    return run_dir / METHODS_DIR / method
+
 
 @dataclass
 class Position:
@@ -195,8 +202,8 @@ class StagewiseTrainer:
             self._optimizer.load_state_dict(state["optimizer"])
 
 
-def load_trained(method_dir: Path, model: Unfolded) -> Position:
+def load_trained(method_dir: Path, model: Unfolded) -> tuple[Position, list[StageRecord]]:
     """Load a finished (or partly trained) network's weights; the position says which."""
     state = load_checkpoint(method_dir)
     model.load_state_dict(state["model"])
-    return Position(**state["position"])
+    return Position(**state["position"]), [StageRecord(**s) for s in state["stages"]]
