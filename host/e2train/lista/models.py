@@ -33,7 +33,7 @@ class Unfolded(nn.Module):
         self.register_buffer("a", a.clone())  # (m, n): the known sensing matrix, never trained
         self.layers = layers
         self.ss = ss  # (p_step, p_max) or None
-        self.theta = nn.ParameterList(nn.Parameter(torch.tensor(float(theta0))) for _ in range(layers))
+        self.theta = nn.ParameterList(nn.Parameter(torch.tensor(theta0, dtype=a.dtype)) for _ in range(layers))
 
     def pre_activation(self, k: int, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """v of layer k (0-based), before the threshold."""
@@ -85,7 +85,7 @@ class Lista(Unfolded):
         super().__init__(a, layers, lam * step, ss)
         n = a.shape[1]
         self.w1 = _weights(a.T * step, layers, tied)  # (n, m)
-        self.w2 = _weights(torch.eye(n) - a.T @ a * step, layers, tied)  # (n, n)
+        self.w2 = _weights(torch.eye(n, dtype=a.dtype) - a.T @ a * step, layers, tied)  # (n, n)
 
     def _at(self, weights: nn.ParameterList, k: int) -> nn.Parameter:
         return weights[0 if len(weights) == 1 else k]
@@ -137,7 +137,7 @@ class Alista(CoupledStep):
         step = 1.0 / float(torch.linalg.matrix_norm((w.T @ a).double(), ord=2))
         super().__init__(a, layers, lam * step, ss)
         self.register_buffer("w", w)  # (m, n)
-        self.gamma = nn.ParameterList(nn.Parameter(torch.tensor(step)) for _ in range(layers))
+        self.gamma = nn.ParameterList(nn.Parameter(torch.tensor(step, dtype=a.dtype)) for _ in range(layers))
 
     def step_weight(self, k: int) -> torch.Tensor:
         return self.gamma[k] * self.w

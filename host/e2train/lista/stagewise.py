@@ -180,6 +180,7 @@ class StagewiseTrainer:
     # -- checkpoints -----------------------------------------------------------------------------
 
     def save(self) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
         state: dict[str, Any] = {
             "model": self.model.state_dict(), "iteration": self.pos.global_step, "config": self.cfg.to_dict(),
             "optimizer": None if self._optimizer is None else self._optimizer.state_dict(),
