@@ -80,6 +80,10 @@ def lista() -> None:
 @click.option("--ss-p-step", type=float, help="Support-selection fraction added per layer (paper: 0.012).")
 @click.option("--patience", "patience_steps", type=int, help="Steps without validation improvement that end a stage.")
 @click.option("--max-steps", type=int, help="Cap on the steps of one stage.")
+@click.option("--val-every", type=int, help="Steps between validation checks.")
+@click.option("--val-size", type=int, help="Signals in the fixed validation set.")
+@click.option("--test-size", type=int, help="Signals in the fixed test set.")
+@click.option("--batch-size", type=int, help="Fresh training signals per step.")
 @click.option("--lr", type=float, help="Learning rate of each layer's first stage.")
 @click.option("--seed", type=int)
 @click.option("--fixed-point", "fixed_point_backend", type=click.Choice(sorted(BACKEND_MODULES)),
