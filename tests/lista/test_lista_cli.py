@@ -51,6 +51,9 @@ def test_eval_and_resume_of_a_finished_run(tmp_path) -> None:
     again = _run("train", "--out", str(out), "--resume")
     assert again.exit_code == 0, again.output
     assert (out / "nmse.csv").read_text() == before
+    report = _run("report", str(out))
+    assert report.exit_code == 0, report.output
+    assert "| layer | ista | lista-cp |" in report.output and "Fixed-point loss" in report.output
 
 
 @pytest.mark.parametrize("args,message", [
@@ -76,5 +79,7 @@ def test_non_empty_out_and_bad_eval_dir(tmp_path) -> None:
     assert result.exit_code == 2 and "is not empty" in result.output
     result = _run("eval", str(tmp_path / "r"))
     assert result.exit_code == 2 and "not a LISTA run directory" in result.output
+    result = _run("report", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "summary.json does not exist" in result.output
     result = _run("train", "--out", str(tmp_path / "r"), "--resume", "--layers", "3")
     assert result.exit_code == 2 and "give no other options" in result.output

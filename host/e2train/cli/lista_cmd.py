@@ -167,3 +167,18 @@ def evaluate(run_dir: str, fixed_point_backend: str | None, sim: str) -> None:
     except E2TrainError as err:
         raise UserError(str(err)) from err
     _print_summary(summary, path, Console())
+
+
+@lista.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+def report(run_dirs: tuple[str, ...]) -> None:
+    """Print evaluated runs as Markdown: NMSE and thresholds per layer, fixed point, energy (nothing recomputed).
+
+    Example: e2train lista report runs/lista-quick runs/lista-40db > lista.md
+    """
+    from e2train.lista.report import run_report
+
+    try:
+        click.echo("\n".join(run_report(Path(d)) for d in run_dirs))
+    except E2TrainError as err:
+        raise UserError(str(err)) from err
