@@ -83,3 +83,11 @@ def test_non_empty_out_and_bad_eval_dir(tmp_path) -> None:
     assert result.exit_code == 2 and "summary.json does not exist" in result.output
     result = _run("train", "--out", str(tmp_path / "r"), "--resume", "--layers", "3")
     assert result.exit_code == 2 and "give no other options" in result.output
+
+
+def test_every_lista_command_has_help_with_an_example() -> None:
+    from e2train.cli.lista_cmd import lista
+
+    for name, command in lista.commands.items():
+        assert command.help and "Example:" in command.help, name
+        assert _run(name, "--help").exit_code == 0
