@@ -9,7 +9,7 @@ The resolved configuration is saved in every run directory and checkpoint.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from e2train.config import ConfigError
@@ -51,7 +51,6 @@ class ListaConfig:
     # fixed-point inference and energy
     fixed_point_backend: str | None = None  # None: no fixed-point pass; torch, reference, emulate, csim, rtl
     energy_profile: str = "fpga_zynq7020_prior"
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes saved with the run
 
     def validate(self) -> ListaConfig:
         """Check every value; a wrong one raises ConfigError naming what is allowed."""
