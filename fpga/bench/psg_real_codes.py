@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from e2train import quant
-from e2train.backends import BackendUnavailable, rtl, torch_int
+from e2train import intmath, quant
+from e2train.backends import BackendUnavailable, rtl
 from e2train.config import resolve_config
 from e2train.kernels import reference
 from e2train.kernels.reference import exact_matmul, msb4
@@ -134,7 +134,7 @@ def kernel_operands(call: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """X (K x P) and G (N x P) as ``psg_conv_weight_grad`` lays them out."""
     x_codes, signed = call["x_codes"], call["x_signed"]
     kernel = call["weight_shape"][2:]
-    cols = torch_int.im2col(x_codes, kernel, call["stride"], call["padding"])  # (P, K); code 0 is 0.0
+    cols = intmath.im2col(x_codes, kernel, call["stride"], call["padding"])  # (P, K); code 0 is 0.0
     x = cols.to(torch.int8 if signed else torch.uint8).T.contiguous().numpy()
     codes = quant.quantize_gradient(call["grad_out"]).codes  # (B, N, Ho, Wo)
     g = codes.permute(1, 0, 2, 3).reshape(codes.shape[1], -1).to(torch.int16).contiguous().numpy()

@@ -19,11 +19,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from e2train.kernels.toolchain import RTL_TOPS as TOPLEVELS
+from e2train.kernels.toolchain import SIMULATORS
+
 FPGA_DIR = Path(__file__).resolve().parents[1]
 RTL_DIR = FPGA_DIR / "rtl"
 TB_DIR = FPGA_DIR / "tb"
-TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
-SIMULATORS = ("icarus", "verilator")
 INSTALL_HINT = {
     "icarus": (
         "apt-get install -y iverilog (Icarus Verilog 11) and pip install cocotb==2.1.0 cocotbext-axi==0.1.28"

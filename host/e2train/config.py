@@ -16,13 +16,14 @@ import yaml
 
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
+from e2train.kernels.toolchain import SIMULATORS
 from e2train.models.resnet import MODELS
 from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
+from e2train.techniques import ortho
 from e2train.techniques.psg import THRESHOLD_MODES
 from e2train.techniques.slu import EVAL_RULES
 
 BACKENDS = ("torch", "emulate", "rtl", "pynq")  # "torch": software; the rest: e2train.backends.device_kernels
-SIMULATORS = ("icarus", "verilator")  # for backend "rtl"
 
 
 class ConfigError(E2TrainError, ValueError):
@@ -53,6 +54,12 @@ class TrainConfig:
     # learning-rate factor of the sign updates: 1 is the original's (same lr); measured on digits, 3 seeds
     # each: 1.0 and 0.01 reach the same accuracy, 0.01 keeps conv weight norms ~85x smaller (README)
     psg_lr_scale: float = 1.0
+    ortho: str = "none"  # orthogonality penalty on conv/linear weights: none, so, dso, mc, srip
+    ortho_coef: float = 0.1  # the paper's initial coefficient
+    ortho_schedule: str = "paper"  # paper: x1e-2 at 10 % of the run, 1e-3 at 25 %, 1e-5 at 35 %, 0 from 60 %
+    ortho_srip_iters: int = 1  # power-iteration steps per SRIP estimate
+    ortho_srip_form: str = "sigma"  # sigma (the paper) or sigma_squared (the official code)
+    ortho_persistent: bool = False  # SRIP starts from the previous step's vector
     seed: int = 0
     device: str = "cpu"
     backend: str = "torch"
@@ -77,6 +84,13 @@ class TrainConfig:
         choice("input_grad", INPUT_GRAD_MODES)
         choice("psg_threshold_mode", THRESHOLD_MODES)
         choice("slu_eval_rule", EVAL_RULES)
+        choice("ortho", ("none", *ortho.KINDS))
+        choice("ortho_schedule", ortho.SCHEDULES)
+        choice("ortho_srip_form", ortho.SRIP_FORMS)
+        if self.ortho_coef < 0:
+            raise ConfigError(f"ortho_coef={self.ortho_coef} must be >= 0")
+        if self.ortho_srip_iters < 1:
+            raise ConfigError(f"ortho_srip_iters={self.ortho_srip_iters} must be >= 1")
         choice("backend", BACKENDS)
         choice("sim", SIMULATORS)
         if self.dataset != "digits" and not self.data_dir:

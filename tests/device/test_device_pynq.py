@@ -14,8 +14,8 @@ from device_fakes import BASES, FakeBoard, hls_layout
 from e2train.device import NoBoardError, open_device
 from e2train.device.manifest import ManifestError, write_manifest
 from e2train.device.pynq_device import PynqDevice, map_from_hwh
+from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels import reference, regmap
-from e2train.kernels.drivers import GemmDriver, PsgDriver
 
 
 def _overlay(root: Path, board: str = "pynq-z2", overlay: str = "e2train", source: str = "hls") -> Path:

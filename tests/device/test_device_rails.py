@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from e2train.device import EmulatedDevice
-from e2train.kernels.drivers import GemmDriver
+from e2train.drivers import GemmDriver
 from e2train.power import PowerSource
 from e2train.power.simulated_rails import RAILS, RailModel, SimulatedRails
 

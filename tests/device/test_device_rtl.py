@@ -11,9 +11,9 @@ import pytest
 
 from e2train.device import DeviceTimeout, KernelLimits
 from e2train.device.rtl_sim import RtlMissing, missing_reason, parse_module, run_in_simulator
+from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels import reference
 from e2train.kernels.driver_conv import conv2d_forward_codes
-from e2train.kernels.drivers import GemmDriver, PsgDriver
 from e2train.kernels.reference import KernelArgumentError
 
 SIMS = [

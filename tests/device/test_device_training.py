@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from e2train import quant
-from e2train.backends.device_kernels import COUNTERS_FILE, DeviceKernels, attach_kernels, train_in_simulator
+from e2train.backends.device_kernels import DeviceKernels, attach_kernels
 from e2train.cli.main import cli
 from e2train.config import ConfigError, TrainConfig, resolve_config
 from e2train.device import DeviceError, EmulatedDevice
@@ -26,7 +26,9 @@ from e2train.kernels import reference
 from e2train.kernels.driver_conv import as_codes, im2col
 from e2train.models import build_model
 from e2train.nn.qconv import TORCH_KERNELS
+from e2train.run_dir import COUNTERS_FILE
 from e2train.techniques.psg import PsgConfig
+from e2train.train.in_simulator import train_in_simulator
 from e2train.train.loop import Trainer
 
 # PSG in "abs" mode with a threshold that recomputes a few percent of the entries, so that both the

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from e2train.energy.trace import COLUMNS, JOURNAL_FILE, TRACE_FILE, TraceError, TraceWriter, read_trace
+from e2train.energy.trace import COLUMNS, TraceError, TraceWriter, read_trace
+from e2train.run_dir import JOURNAL_FILE, TRACE_FILE
 
 
 def _row(i: int) -> dict:

@@ -240,7 +240,8 @@ def test_schedule_has_no_drift(mode: str) -> None:
     t = rec.snapshot().t_s[: rec.stats.samples]
     k = np.round((t - t[0]) * 100)
     assert np.max(np.abs(t - t[0] - k / 100)) < 0.008
-    assert rec.stats.achieved_rate_hz == pytest.approx(100, rel=0.05)
+    # every deadline up to the last sample was either sampled or counted as missed (whatever the load)
+    assert rec.stats.samples + rec.stats.missed_deadlines == pytest.approx(k[-1] + 1, abs=1)
 
 
 def test_rejects_bad_rate() -> None:

@@ -7,8 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e2train import quant
-from e2train.backends import torch_int
+from e2train import intmath, quant
 from e2train.kernels import reference
 from e2train.techniques.psg import PsgConfig, psg_conv_weight_grad
 
@@ -27,7 +26,7 @@ def test_psg_conv_matches_reference(b, cin, cout, ksize, stride, signed, rel, se
     signs, decision, p = psg_conv_weight_grad(x, signed, torch.tensor(0.01), g, shape, stride, padding,
                                               PsgConfig(rel, "rel"))
     # The kernel's layout: X = im2col^T (K x P), G (N x P) int16.
-    xk = torch_int.im2col(x.long(), (ksize, ksize), stride, padding).T.contiguous().numpy()
+    xk = intmath.im2col(x.long(), (ksize, ksize), stride, padding).T.contiguous().numpy()
     gk = quant.quantize_gradient(g).codes.long().permute(1, 0, 2, 3).reshape(cout, -1).numpy()
     ref = reference.psg_wgrad(xk.astype(np.int8 if signed else np.uint8), gk.astype(np.int16), decision.tau, signed)
     assert np.array_equal(signs.view(cout, -1).numpy(), ref.signs)

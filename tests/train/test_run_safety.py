@@ -93,9 +93,10 @@ def test_sigterm_checkpoints_and_stops(tmp_path) -> None:
         if report.iteration == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or whatever an earlier library installed
     summary = _trainer(tmp_path, "term", iters=11, on_iteration=terminate).run()
     assert summary["interrupted"] and load_checkpoint(tmp_path / "term")["iteration"] == 2
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler was put back
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler was put back
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -124,15 +125,17 @@ def test_a_batch_larger_than_the_dataset_is_refused(tmp_path) -> None:
 
 
 class _DyingSensor(SimulatedSource):
-    """Reads normally for a while, then every read fails (an I2C sensor that hangs); by time, not by
-    count, so it dies at the same point whatever the sampling rate and wherever the sampler runs."""
+    """Reads normally until told it died, then every read fails (an I2C sensor that hangs). The test kills
+    it from the training loop, so it is sampled in a thread of this process (``state_in_process``)."""
 
-    def __init__(self, alive_s: float) -> None:
+    state_in_process = True
+
+    def __init__(self) -> None:
         super().__init__({"pl": lambda t: 1.5})
-        self.alive_s = alive_s
+        self.dead = False
 
     def read(self):
-        if self.clock() - self.t0 > self.alive_s:
+        if self.dead:
             raise OSError("I2C bus timeout")
         return super().read()
 
@@ -140,10 +143,15 @@ class _DyingSensor(SimulatedSource):
 def test_a_sensor_dying_part_way_gives_a_partial_measurement_with_its_coverage(tmp_path, monkeypatch) -> None:
     import e2train.power.factory as factory
 
-    monkeypatch.setattr(factory, "open_power_source", lambda spec, **options: _DyingSensor(alive_s=2.6))  # 2 s baseline
-    slow = lambda report: time.sleep(0.05)  # noqa: E731 - iterations long enough to outlive the sensor
+    sensor = _DyingSensor()
+    monkeypatch.setattr(factory, "open_power_source", lambda spec, **options: sensor)
+
+    def die_at_iteration_10(report) -> None:
+        time.sleep(0.05)  # iterations long enough for several samples each
+        sensor.dead = sensor.dead or report.iteration >= 10
+
     summary = Trainer(resolve_config("quickstart", overrides={**SMALL, "iters": 30, "out": str(tmp_path / "s")}),
-                      tmp_path / "s", power_spec="dying", on_iteration=slow).run()
+                      tmp_path / "s", power_spec="dying", on_iteration=die_at_iteration_10).run()
     assert summary["energy_measured_j"] is None  # never a partial sum presented as the run's energy
     assert 0 < summary["energy_measured_coverage"] < 1 and summary["energy_measured_partial_j"] is not None
     assert "I2C bus timeout" in summary["power_error"]

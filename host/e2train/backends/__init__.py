@@ -23,7 +23,7 @@ BACKEND_MODULES = {
     "emulate": "e2train.backends.device_backend",  # the drivers on the in-process emulated device
     "pynq": "e2train.backends.device_backend",  # the drivers on a PYNQ board
 }
-DEVICE_BACKENDS = ("emulate", "pynq")
+DRIVEN_BACKENDS = ("emulate", "pynq")  # kernel backends whose module runs the drivers on a device
 
 
 class BackendUnavailable(E2TrainError, RuntimeError):
@@ -35,6 +35,6 @@ def get_backend(name: str) -> ModuleType:
     if name not in BACKEND_MODULES:
         raise ValueError(f"unknown backend {name!r}; allowed: {', '.join(BACKEND_MODULES)}")
     module = importlib.import_module(BACKEND_MODULES[name])
-    if name in DEVICE_BACKENDS:
+    if name in DRIVEN_BACKENDS:
         module.use(name)  # the module-level gemm / psg_wgrad now run on that device
     return module

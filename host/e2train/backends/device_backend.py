@@ -17,7 +17,7 @@ overhead per call): correct, but for a training run wrap the whole loop in ``run
 
 Results equal the reference's bit for bit and carry the device's counters (plus ``CALLS``, the
 number of kernel runs a tiled call took).  Operands above the kernel's limits are tiled (see
-``e2train.kernels.drivers``), so this backend accepts gemm sizes the reference refuses.
+``e2train.drivers``), so this backend accepts gemm sizes the reference refuses.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from e2train.device import DEVICE_NAMES, Device, open_device
-from e2train.kernels.drivers import GemmDriver, PsgDriver, report_overflow
+from e2train.drivers import GemmDriver, PsgDriver, report_overflow
 from e2train.kernels.reference import GemmResult, PsgResult
 
 log = logging.getLogger(__name__)

@@ -48,15 +48,9 @@ simulation, ``train_in_simulator``).
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import os
-import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,24 +60,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from e2train import quant
-from e2train.backends import torch_int
+from e2train import intmath, quant
+from e2train.config import BACKENDS
 from e2train.device.base import Device, DeviceError
+from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels.driver_conv import as_codes, conv2d_forward_codes, conv2d_wgrad_psg
-from e2train.kernels.drivers import GemmDriver, PsgDriver
 from e2train.nn.qconv import TORCH_KERNELS, QConv2d
 from e2train.power.simulated_rails import SimulatedRails
+from e2train.run_dir import COUNTERS_FILE
 from e2train.techniques.psg import PsgConfig, PsgDecision, integer_threshold
 
 if TYPE_CHECKING:
     from e2train.config import TrainConfig
     from e2train.power.base import PowerSource
-    from e2train.train.loop import IterationReport
 
 log = logging.getLogger(__name__)
 
-DEVICE_BACKENDS = ("emulate", "rtl", "pynq")
-COUNTERS_FILE = "device_counters.csv"
+DEVICE_BACKENDS = tuple(b for b in BACKENDS if b != "torch")  # training backends with an accelerator
 COUNTER_SOURCES = {
     "emulate": "cycle model of the emulated device (estimates, see e2train.energy.cycle_model)",
     "rtl": "the RTL's own counters, in simulation",
@@ -115,18 +108,18 @@ def _add(total: dict[str, float], part: dict[str, float]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the software path's float dtype, from the same bounds (torch_int.conv2d / conv2d_input_grad)
+# the software path's float dtype, from the same bounds (intmath.conv2d / conv2d_input_grad)
 # ---------------------------------------------------------------------------------------------
 
 
 def _forward_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
-    bound = torch_int._max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
-    return torch_int._exact_dtype(bound)
+    bound = intmath._max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
+    return intmath._exact_dtype(bound)
 
 
 def _input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
-    bound = torch_int._max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
-    return torch_int._exact_dtype(bound)
+    bound = intmath._max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
+    return intmath._exact_dtype(bound)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +325,7 @@ def open_backend_device(backend: str) -> Device:
         if device is None:
             raise DeviceError(
                 "backend 'rtl' trains inside a simulation of the RTL, and none is running in this process: "
-                "use e2train.backends.device_kernels.train_in_simulator(cfg, run_dir) "
+                "use e2train.train.in_simulator.train_in_simulator(cfg, run_dir) "
                 "(or `e2train train --backend rtl --sim icarus|verilator`)"
             )
         return device
@@ -355,15 +348,16 @@ def use_fine_sensor(device: Device) -> None:
                                       current_lsb_a=0.0, name=rails.name)
 
 
-def attach_kernels(model: nn.Module, cfg: TrainConfig) -> DeviceKernels | None:
+def attach_kernels(model: nn.Module, cfg: TrainConfig, device: Device | None = None) -> DeviceKernels | None:
     """Point every ``QConv2d`` of ``model`` at one ``DeviceKernels`` for ``cfg.backend`` (None: "torch").
 
+    ``device``: the device to run on (the simulation's, for "rtl"); opened by name when not given.
     The kernels start disabled: the trainer enables them for its training steps
     (``begin_iteration`` / ``end_iteration``).
     """
     if cfg.backend == "torch":
         return None
-    device = open_backend_device(cfg.backend)
+    device = device if device is not None else open_backend_device(cfg.backend)
     if cfg.backend in ("emulate", "rtl"):
         use_fine_sensor(device)
     kernels = DeviceKernels(device, backend=cfg.backend, sim=cfg.sim if cfg.backend == "rtl" else None,
@@ -373,105 +367,3 @@ def attach_kernels(model: nn.Module, cfg: TrainConfig) -> DeviceKernels | None:
         conv.kernels = kernels
     log.info("%d convs on %s (%s)", len(convs), device.name, cfg.backend)
     return kernels
-
-
-# ---------------------------------------------------------------------------------------------
-# the whole training run inside one RTL simulation
-# ---------------------------------------------------------------------------------------------
-
-
-class _ProgressWriter:
-    """Inside the simulation: each ``IterationReport`` as one flushed JSON line (picklable)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __call__(self, report: IterationReport) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(report)) + "\n")
-
-
-class _ProgressRelay(threading.Thread):
-    """Outside: tails the progress file and hands each report to ``on_iteration``."""
-
-    def __init__(self, path: Path, on_iteration: Callable[[IterationReport], None], poll_s: float) -> None:
-        super().__init__(name="e2train-sim-progress", daemon=True)
-        self.path = path
-        self.on_iteration = on_iteration
-        self.poll_s = poll_s
-        self._halt = threading.Event()
-        self._offset = 0
-
-    def _drain(self) -> None:
-        from e2train.train.loop import IterationReport
-
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as handle:
-            handle.seek(self._offset)
-            while True:
-                line = handle.readline()
-                if not line.endswith("\n"):
-                    break  # nothing more, or a line still being written
-                self._offset = handle.tell()
-                self.on_iteration(IterationReport(**json.loads(line)))
-
-    def run(self) -> None:
-        while not self._halt.wait(self.poll_s):
-            self._drain()
-
-    def finish(self) -> None:
-        self._halt.set()
-        self.join()
-        self._drain()
-
-
-def training_job(device: Device, cfg: TrainConfig, run_dir: str, resume: bool, force: bool, power_spec: str | None,
-                 cwd: str, progress_file: str | None) -> dict[str, Any]:
-    """Runs inside the simulator (``run_in_simulator``): the trainer, on the simulation's device."""
-    from e2train.train.loop import Trainer
-
-    old = os.getcwd()
-    os.chdir(cwd)  # relative paths in the config (data_dir, energy_profile) mean what they meant outside
-    try:
-        on_iteration = _ProgressWriter(progress_file) if progress_file else None
-        trainer = Trainer(cfg, Path(run_dir), resume=resume, on_iteration=on_iteration, power_spec=power_spec,
-                          force=force)
-        if trainer.device_kernels is None or trainer.device_kernels.device is not device:
-            raise DeviceError("the trainer did not attach the simulation's device")
-        return trainer.run()
-    finally:
-        os.chdir(old)
-
-
-def train_in_simulator(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False, force: bool = False,
-                       power_spec: str | None = None,
-                       on_iteration: Callable[[IterationReport], None] | None = None,
-                       poll_s: float = 0.5, **sim_options: Any) -> dict[str, Any]:
-    """``Trainer(cfg, run_dir).run()`` inside one simulation of the RTL (``cfg.sim``); returns the summary.
-
-    One simulation serves every kernel call of the run (starting a simulator costs about a second).
-    ``on_iteration`` is called here, outside, as iterations complete inside (relayed through a
-    file in the run directory).  ``sim_options`` go to ``run_in_simulator`` (e.g. ``build_root``).
-    Ctrl-C reaches the simulator too: the run stops without its final checkpoint and summary.
-    """
-    from e2train.device.rtl_sim import run_in_simulator
-
-    if cfg.backend != "rtl":
-        raise ValueError(f"train_in_simulator runs backend 'rtl', not {cfg.backend!r}")
-    run_dir = Path(run_dir).resolve()
-    # outside the run directory, which the trainer requires empty for a new run
-    handle, progress_name = tempfile.mkstemp(prefix="e2train-progress-", suffix=".jsonl")
-    os.close(handle)
-    progress = Path(progress_name)
-    job = functools.partial(training_job, cfg=cfg, run_dir=str(run_dir), resume=resume, power_spec=power_spec,
-                            force=force, cwd=os.getcwd(), progress_file=str(progress) if on_iteration else None)
-    relay = _ProgressRelay(progress, on_iteration, poll_s) if on_iteration else None
-    if relay is not None:
-        relay.start()
-    try:
-        return run_in_simulator(job, cfg.sim, **sim_options)  # type: ignore[no-any-return]
-    finally:
-        if relay is not None:
-            relay.finish()
-        progress.unlink(missing_ok=True)

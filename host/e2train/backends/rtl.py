@@ -40,8 +40,8 @@ from e2train.kernels.reference import (
     validate_gemm,
     validate_psg_operands,
 )
+from e2train.kernels.toolchain import SIMULATORS
 
-SIMULATORS = ("icarus", "verilator")
 COUNTER_KEYS = regmap.COUNTER_NAMES  # the counter registers the job reads back
 _MEM_SLACK = 1 << 16  # guard bytes and alignment around the operands in the simulated RAM
 

@@ -1,36 +1,33 @@
-"""The E2-Train ablation on CIFAR-10: five runs with one schedule, one table.
+"""The E2-Train ablation on CIFAR-10: the shipped sweep ``cifar10-ablation`` (five methods, one schedule)
+and its table.
 
-    python -m e2train.bench.ablation --data-dir ../shared/data/cifar10-jpeg.tar.gz --iters 1200
+    python -m e2train.bench.ablation --data-dir ../shared/data/cifar10-jpeg.tar.gz --iters 400
 
-Each run is a plain ``e2train train`` subprocess (so each is also resumable on its own); the table
-is written to ``measurements/cifar10_ablation.{csv,md}`` with the command that produced it.
+The runs are the sweep's trials (``e2train sweep cifar10-ablation --set data_dir=... --out DIR`` runs the
+same ones): resumable, on Ray, one run folder each.  The table is written to
+``measurements/cifar10_ablation.{csv,md}`` with the command that produced it.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 import pandas as pd
+import torch
 
+from e2train.bench.cifar_sweep import data_options, run_all_trials
 from e2train.energy.profile import REPO_ROOT
 from e2train.energy.trace import read_trace
+from e2train.run_dir import RunDir
+from e2train.sweep.spec import load_spec
 
-RUNS = (
-    ("fp32 baseline", "cifar10-fp32"),
-    ("8-bit baseline", "cifar10-int8"),
-    ("SMD", "cifar10-smd"),
-    ("SMD+SLU", "cifar10-smd-slu"),
-    ("SMD+SLU+PSG", "cifar10-e2train"),
-)
+SPEC = "cifar10-ablation"
 
 
 def summary_row(label: str, run_dir: Path) -> dict:
-    s = json.loads((run_dir / "summary.json").read_text())
+    s = RunDir(run_dir).summary()
     trace = read_trace(run_dir)
     return {"method": label, "test_accuracy": s["test_accuracy"], "energy_model_j": s["energy_model_j"],
             "savings_vs_baseline8": s["savings_vs_baseline8"], "savings_vs_baseline32": s["savings_vs_baseline32"],
@@ -95,37 +92,30 @@ def before_after(table: pd.DataFrame, before: pd.DataFrame, label: str) -> str:
 
 
 @click.command()
-@click.option("--data-dir", required=True, help="CIFAR-10 as an image folder / .tar.gz or python pickles.")
-@click.option("--dataset", default="imagefolder", type=click.Choice(["imagefolder", "cifar10"]))
+@data_options
 @click.option("--iters", default=1200, show_default=True, help="Nominal iterations per run.")
+@click.option("--seed", default=0, show_default=True)
 @click.option("--out", default="runs/ablation", show_default=True, type=click.Path(file_okay=False))
 @click.option("--results", default=str(REPO_ROOT / "measurements"), show_default=True)
 @click.option("--before", type=click.Path(dir_okay=False, exists=True),
               help="An earlier cifar10_ablation.csv to compare with, method by method.")
 @click.option("--before-label", default="earlier measurement", show_default=True)
-def main(data_dir: str, dataset: str, iters: int, out: str, results: str, before: str | None,
+def main(data_dir: str, dataset: str, iters: int, seed: int, out: str, results: str, before: str | None,
          before_label: str) -> None:
-    """Train the five ablation runs (resuming finished or partial ones) and write the table."""
-    rows = []
-    for label, preset in RUNS:
-        run_dir = Path(out) / preset
-        if not (run_dir / "summary.json").exists() or json.loads(
-                (run_dir / "summary.json").read_text()).get("interrupted"):
-            cmd = [sys.executable, "-m", "e2train.cli.main", "train", "--preset", preset, "--dataset", dataset,
-                   "--data-dir", data_dir, "--iters", str(iters), "--out", str(run_dir)]
-            if (run_dir / "checkpoint.pt").exists():
-                cmd = [sys.executable, "-m", "e2train.cli.main", "train", "--out", str(run_dir), "--resume"]
-            click.echo(f"== {label}: {shlex.join(cmd)}")
-            subprocess.run(cmd, check=True)
-        rows.append(summary_row(label, run_dir))
-    table = pd.DataFrame(rows)
+    """Run the ablation sweep (resuming finished or partial runs) and write the table."""
+    spec = load_spec(SPEC)
+    spec.base.update(data_dir=data_dir, dataset=dataset, iters=iters)
+    spec.seeds = [seed]
+    # as many torch threads as a plain `e2train train` here: float sums depend on the thread count
+    run_all_trials(spec, Path(out), cpus_per_trial=torch.get_num_threads())
+    table = pd.DataFrame([summary_row(t.params["variant"], Path(out) / t.name) for t in spec.trials()])
     results_dir = Path(results)
     results_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(results_dir / "cifar10_ablation.csv", index=False)
     command = "python -m e2train.bench.ablation " + shlex.join(
-        ["--data-dir", data_dir, "--dataset", dataset, "--iters", str(iters), "--out", out]
+        ["--data-dir", data_dir, "--dataset", dataset, "--iters", str(iters), "--seed", str(seed), "--out", out]
         + (["--before", before, "--before-label", before_label] if before else []))
-    profile = json.loads((Path(out) / RUNS[0][1] / "summary.json").read_text())["energy_profile"]["name"]
+    profile = RunDir(Path(out) / spec.trials()[0].name).summary()["energy_profile"]["name"]
     text = markdown(table, command, iters, profile)
     if before:
         text += before_after(table, pd.read_csv(before), before_label)

@@ -18,8 +18,7 @@ from e2train.cli.user_error import UserError
 from e2train.errors import E2TrainError
 from e2train.kernels import reference
 from e2train.kernels.reference import GEMM_MODES
-
-SIMULATORS = ("icarus", "verilator")
+from e2train.kernels.toolchain import SIMULATORS
 
 
 def _load(path: str, what: str) -> np.ndarray:

@@ -13,10 +13,12 @@ import click
 
 from e2train.cli.power_options import source_options, with_roots
 from e2train.cli.user_error import UserError, storage_error
-from e2train.config import BACKENDS, PRESETS, SIMULATORS, ConfigError, resolve_config
+from e2train.config import BACKENDS, PRESETS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
+from e2train.kernels.toolchain import SIMULATORS
 from e2train.models.resnet import MODELS
+from e2train.run_dir import CONFIG_FILE, RunDir
 
 
 @click.group()
@@ -52,6 +54,14 @@ def cli(verbose: bool) -> None:
 @click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
 @click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]),
               help="Absolute, or relative to max |g_pred|.")
+@click.option("--ortho", type=click.Choice(["none", "so", "dso", "mc", "srip"]),
+              help="Orthogonality penalty on conv/linear weights (Bansal et al. 2018).")
+@click.option("--ortho-coef", type=float, help="Its initial coefficient (default 0.1, the paper's).")
+@click.option("--ortho-schedule", type=click.Choice(["paper", "constant"]),
+              help="paper: the coefficient falls at 10/25/35 % of the run and is 0 from 60 %.")
+@click.option("--ortho-srip-iters", type=int, help="Power-iteration steps per SRIP estimate (default 1).")
+@click.option("--ortho-srip-form", type=click.Choice(["sigma", "sigma_squared"]),
+              help="SRIP as the paper (sigma) or as the official code (sigma squared).")
 @click.option("--seed", type=int)
 @click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
 @click.option("--backend", type=click.Choice(BACKENDS),
@@ -75,8 +85,9 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
     try:
         if resume and not flags.get("out"):
             raise ConfigError("--resume needs --out RUN_DIR")
-        if resume and not preset and not config_file and (Path(flags["out"]) / "config.json").exists():
-            config_file = str(Path(flags["out"]) / "config.json")
+        saved_config = RunDir(flags["out"]).file(CONFIG_FILE) if flags.get("out") else None
+        if resume and not preset and not config_file and saved_config.exists():
+            config_file = str(saved_config)
         if not preset and not config_file:
             preset = "quickstart"
         cfg = resolve_config(preset, config_file, flags)
@@ -85,7 +96,7 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
         power_options = source_options(hwmon_root, powercap_root, power_spec) if power_spec else {}
         with TrainingProgress() as progress:
             if cfg.backend == "rtl":  # the whole run inside one simulation; progress is relayed out of it
-                from e2train.backends.device_kernels import train_in_simulator
+                from e2train.train.in_simulator import train_in_simulator
 
                 def relay(report, started=[]):  # noqa: B006 - remembers that the bar was started
                     if not started:
@@ -128,7 +139,10 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quickstart")
 def show_config(preset: str) -> None:
     """Print a preset's resolved configuration as JSON (a starting point for --config; fill in
-    data_dir where the preset's dataset needs one)."""
+    data_dir where the preset's dataset needs one).
+
+    Example: e2train show-config --preset cifar10-e2train > my.json
+    """
     click.echo(json.dumps(resolve_config(preset, validate=False).to_dict(), indent=2))
 
 
@@ -137,9 +151,10 @@ def _register_optional_commands() -> None:
     from e2train.cli.kernel_cmd import kernel
     from e2train.cli.lista_cmd import lista
     from e2train.cli.power_cmd import calibrate, power
+    from e2train.cli.sweep_cmd import sweep
     from e2train.cli.synth_cmd import synth
 
-    for command in (kernel, synth, power, calibrate, lista):
+    for command in (kernel, synth, power, calibrate, sweep, lista):
         cli.add_command(command)
 
 

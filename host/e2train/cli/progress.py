@@ -63,6 +63,8 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
                   f"{_pct(summary['psg_recompute_fraction_hw'])} / {_pct(summary['psg_recompute_fraction_sw'])}")
     profile = summary["energy_profile"]
     table.add_row(f"modelled energy ({profile['name']}, {profile['kind']})", f"{summary['energy_model_j']:.4g} J")
+    if summary.get("energy_ortho_model_j") is not None:
+        table.add_row("  of which the orthogonality penalty", f"{summary['energy_ortho_model_j']:.4g} J")
     table.add_row("8-bit baseline (8-bit fwd, fp32 bwd)", f"{summary['energy_baseline8_model_j']:.4g} J")
     table.add_row("fp32 baseline", f"{summary['energy_baseline32_model_j']:.4g} J")
     table.add_row("savings vs 8-bit baseline", _pct(summary["savings_vs_baseline8"]))

@@ -18,6 +18,7 @@ from rich.table import Table
 from e2train.cli.user_error import UserError
 from e2train.report.load import ReportError, Run, load_run, unique_names
 from e2train.report.tables import RunMetrics, compare_runs, report_notes, table_rows, to_csv, to_json
+from e2train.sweep.folder import is_sweep_folder
 
 FORMATS = ("table", "json", "csv")
 # Wide enough that a piped table keeps every column on one line; numbers are never ellipsised (fold).
@@ -82,7 +83,7 @@ def _emit(fmt: str, metrics: list[RunMetrics], notes: list[str], output: Path | 
 
 
 @click.command("energy-report")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))  # or one sweep folder
 @click.option("--baseline", "baseline_dir", type=click.Path(path_type=Path),
               help="Run directory to compare against: savings = 1 - E/E_baseline at equal budget.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
@@ -98,12 +99,21 @@ def energy_report(run_dirs: tuple[Path, ...], baseline_dir: Path | None, fmt: st
                   plots_dir: Path | None, html_file: Path | None, verbose: bool) -> None:
     """Compare training runs' accuracy and modelled/measured energy; plots and an HTML page on request.
 
+    Given one sweep folder (e2train sweep --out DIR), reports its configurations: mean and spread over
+    seeds, and the accuracy-energy Pareto plot.
+
     Example: energy-report runs/int8 runs/e2train --baseline runs/int8 --plots out/ --html out/report.html
     """
     # Run warnings are part of every output; logging them as well would print them twice.
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        sweeps = [p for p in run_dirs if is_sweep_folder(p)]
+        if sweeps:
+            if len(run_dirs) > 1 or baseline_dir is not None:
+                raise UserError(f"{sweeps[0]} is a sweep folder: report it on its own (no other runs, no --baseline)")
+            _sweep_report(sweeps[0], fmt, output, plots_dir, html_file)
+            return
         runs, baseline = _load(run_dirs, baseline_dir)
         metrics = compare_runs(runs, baseline)
         notes = report_notes(runs, metrics)
@@ -114,6 +124,44 @@ def energy_report(run_dirs: tuple[Path, ...], baseline_dir: Path | None, fmt: st
         raise UserError(str(err)) from err
     except OSError as err:  # an output path that cannot be written
         raise UserError(f"{err.filename or ''}: cannot write ({err.strerror or err})") from err
+
+
+def _sweep_report(folder: Path, fmt: str, output: Path | None, plots_dir: Path | None,
+                  html_file: Path | None) -> None:
+    """A sweep folder: the per-configuration table over seeds, and the Pareto plot on request."""
+    from e2train.report.sweep import load_sweep, summary_rows
+
+    report = load_sweep(folder)
+    if fmt == "table":
+        header, rows = summary_rows(report)
+        table = Table(title=f"E2-Train sweep {folder}", title_justify="left")
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console = Console(file=open(output, "w", encoding="utf-8") if output else None,  # noqa: SIM115
+                          width=None if output is None and sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
+        console.print(table)
+        if output is not None:
+            console.file.close()
+    else:
+        text = report.summary.to_json(orient="records", indent=2) + "\n" if fmt == "json" else \
+            report.summary.to_csv(index=False)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+    if plots_dir is not None or html_file is not None:
+        from e2train.report.html import write_html
+        from e2train.report.plots import write_figures
+        from e2train.report.sweep import pareto_figure, render_sweep_html
+
+        figure = pareto_figure(report)
+        if plots_dir is not None and figure is not None:
+            for path in write_figures({"pareto": figure}, plots_dir):
+                click.echo(f"wrote {path}", err=True)
+        if html_file is not None:
+            click.echo(f"wrote {write_html(html_file, render_sweep_html(report, figure))}", err=True)
 
 
 def _write_visuals(runs: list[Run], metrics: list[RunMetrics], notes: list[str], baseline: Run | None,

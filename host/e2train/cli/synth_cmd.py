@@ -34,7 +34,10 @@ from e2train.synth import synth as run_synth
     help="Where synth_<kernel>_<rows>x<cols>.json and synth.md go.",
 )
 def synth(kernel: str, rows: int, cols: int, out_dir: Path) -> None:
-    """Estimate LUT/FF/DSP48E1/BRAM use of the RTL kernels with Yosys synth_xilinx (xc7z020)."""
+    """Estimate LUT/FF/DSP48E1/BRAM use of the RTL kernels with Yosys synth_xilinx (xc7z020).
+
+    Example: e2train synth --kernel gemm --rows 8 --cols 8
+    """
     kernels = list(KERNELS) if kernel == "all" else [kernel]
     for name in kernels:
         click.echo(f"synthesising {name} {rows}x{cols} with yosys (a minute or two)...")

@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from e2train.energy.profile import PRICED_AS
 from e2train.errors import E2TrainError
+from e2train.run_dir import TRACE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +195,18 @@ def count_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if isinstance(c, str) and c.startswith(COUNT_PREFIX)]
 
 
+def _fold_priced_as(frame: pd.DataFrame) -> pd.DataFrame:
+    """Kinds priced as another (``PRICED_AS``) are that kind's operations: fit them as one."""
+    frame = frame.copy()
+    for kind, priced in PRICED_AS.items():
+        alias, base = COUNT_PREFIX + kind, COUNT_PREFIX + priced
+        if alias in frame.columns:
+            frame[base] = pd.to_numeric(frame.get(base, 0.0), errors="coerce") + pd.to_numeric(frame[alias],
+                                                                                              errors="coerce")
+            frame = frame.drop(columns=alias)
+    return frame
+
+
 def _design(frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str], int]:
     """(A, y, parameter names, all-zero kinds, rows dropped). Column 0 of A is the duration."""
     missing = [c for c in (target, "t_start", "t_end") if c not in frame.columns]
@@ -200,6 +214,7 @@ def _design(frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray, l
         raise CalibrationError(
             f"trace lacks column(s) {', '.join(missing)}; columns present: {', '.join(map(str, frame.columns))}"
         )
+    frame = _fold_priced_as(frame)
     counts = count_columns(frame)
     if not counts:
         raise CalibrationError(
@@ -334,7 +349,7 @@ def load_run_traces(run_dirs: Sequence[Path | str]) -> tuple[pd.DataFrame, list[
     """Read ``RUN_DIR/trace.parquet`` of each run; a ``run`` column tells the rows apart."""
     frames, runs = [], []
     for rd in run_dirs:
-        path = Path(rd) / "trace.parquet"
+        path = Path(rd) / TRACE_FILE
         if not path.is_file():
             raise CalibrationError(f"{path} not found: is {rd} a run directory written by `e2train train`?")
         try:

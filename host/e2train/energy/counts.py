@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from e2train.energy.cycle_model import Accelerator, RunCost
-from e2train.energy.profile import OP_KINDS
+from e2train.energy.profile import COUNTED_KINDS
 from e2train.nn.qconv import QConv2d
 
 BN_FLOPS_FORWARD = 4  # per element: subtract mean, divide by std, scale, shift
@@ -78,7 +78,7 @@ class LayerActivity:
 
 @dataclass
 class OpCounts:
-    by_kind: dict[str, float] = field(default_factory=lambda: dict.fromkeys(OP_KINDS, 0.0))
+    by_kind: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTED_KINDS, 0.0))
     per_layer: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
     cycles_per_layer: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # accelerator busy
     macs_forward: int = 0

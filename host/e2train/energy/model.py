@@ -32,8 +32,8 @@ class ModelledEnergy:
 
 
 def model_energy(counts: OpCounts, profile: EnergyProfile) -> ModelledEnergy:
-    compute = sum(counts.by_kind[k] * profile.energy_pj[k] for k in profile.energy_pj if k != "dram_byte")
-    dram = counts.by_kind["dram_byte"] * profile.energy_pj["dram_byte"]
+    compute = sum(count * profile.pj(k) for k, count in counts.by_kind.items() if k != "dram_byte")
+    dram = counts.by_kind["dram_byte"] * profile.pj("dram_byte")
     t = counts.cycles / profile.clock_hz
     return ModelledEnergy(compute * PJ, dram * PJ, profile.static_power_w * t, t)
 
@@ -41,7 +41,7 @@ def model_energy(counts: OpCounts, profile: EnergyProfile) -> ModelledEnergy:
 def layer_energy_j(counts: OpCounts, profile: EnergyProfile) -> dict[str, dict[str, float]]:
     """Joules per layer and kind, for the breakdown in the report; static power over each layer's
     kernel time appears as the kind ``static``."""
-    layers = {layer: {k: c * profile.energy_pj[k] * PJ for k, c in kinds.items()}
+    layers = {layer: {k: c * profile.pj(k) * PJ for k, c in kinds.items()}
               for layer, kinds in counts.per_layer.items()}
     for layer, cycles in counts.cycles_per_layer.items():
         layers.setdefault(layer, {})[STATIC_KIND] = profile.static_power_w * cycles / profile.clock_hz

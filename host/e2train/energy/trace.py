@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from e2train.errors import E2TrainError
+from e2train.run_dir import JOURNAL_FILE, TRACE_FILE
 
-SCHEMA_VERSION = 1
-TRACE_FILE = "trace.parquet"
-JOURNAL_FILE = "trace.jsonl"
+SCHEMA_VERSION = 2
+# Columns added after schema 1, with the value they have in a run written before them.
+ADDED_COLUMNS = {"count_mac_ortho": 0.0, "ortho_loss": math.nan}
 
 # column -> pandas dtype; the order is the file's column order
 COLUMNS: dict[str, str] = {
@@ -29,6 +30,7 @@ COLUMNS: dict[str, str] = {
     "t_start": "float64",  # time.monotonic() seconds, the same clock as the power recorder
     "t_end": "float64",
     "loss": "float64",
+    "ortho_loss": "float64",  # coefficient x orthogonality penalty (NaN: none computed); added in schema 2
     "lr": "float64",
     "slu_executed_fraction": "float64",
     "psg_recompute_fraction_hw": "float64",  # per entry, as the psg_wgrad kernel
@@ -44,6 +46,7 @@ COLUMNS: dict[str, str] = {
     "count_mac_fp32": "float64",
     "count_flop_fp32": "float64",
     "count_dram_byte": "float64",
+    "count_mac_ortho": "float64",  # orthogonality penalty (priced as mac_fp32); added in schema 2
     "model_time_s": "float64",
     "energy_compute_model_j": "float64",
     "energy_dram_model_j": "float64",
@@ -113,7 +116,11 @@ def _read_journal(path: Path) -> pd.DataFrame:
             if number == len(path.read_text(encoding="utf-8").splitlines()):
                 break  # the line being written when the process died
             raise TraceError(f"{path}: line {number} is not valid JSON") from None
-    return to_frame(rows)
+    frame = to_frame(rows)
+    for column, value in ADDED_COLUMNS.items():  # rows written before the column existed
+        if rows and column not in rows[0]:
+            frame[column] = value
+    return frame
 
 
 def read_trace(run_dir: str | Path) -> pd.DataFrame:
@@ -126,6 +133,7 @@ def read_trace(run_dir: str | Path) -> pd.DataFrame:
             frame = pd.read_parquet(parquet)
         except Exception as err:  # pyarrow raises several types for truncated files
             raise TraceError(f"{parquet}: unreadable Parquet file ({err})") from err
+        frame = frame.assign(**{c: v for c, v in ADDED_COLUMNS.items() if c not in frame.columns})
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise TraceError(f"{parquet}: missing columns {missing} (written by another version?)")

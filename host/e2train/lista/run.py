@@ -27,8 +27,8 @@ from e2train.lista.evaluate import OUTPUT_FILES, evaluate_run
 from e2train.lista.models import build_model
 from e2train.lista.problem import PROBLEM_FILE, load_problem, make_problem, save_problem
 from e2train.lista.stagewise import METHODS_DIR, StagewiseTrainer, StepReport, method_dir
-from e2train.train.checkpoint import CHECKPOINT_FILE
-from e2train.train.run_lock import LOCK_FILE, RunLock
+from e2train.run_dir import CHECKPOINT_FILE, LOCK_FILE
+from e2train.train.run_lock import RunLock
 
 CONFIG_FILE = "config.json"
 RUN_FILES = (CONFIG_FILE, PROBLEM_FILE, METHODS_DIR, *OUTPUT_FILES)

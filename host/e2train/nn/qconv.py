@@ -16,8 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from e2train import quant
-from e2train.backends import torch_int
+from e2train import intmath, quant
 from e2train.techniques.psg import PsgConfig, PsgDecision, psg_conv_weight_grad
 
 PRECISIONS = ("fp32", "int8")
@@ -62,10 +61,10 @@ class TorchKernels:
     """Exact integer math with torch (float32 where provably exact, int8 limbs, float64)."""
 
     def forward(self, x_codes, w_codes, stride, padding, x_signed):
-        return torch_int.conv2d(x_codes, w_codes, stride, padding)
+        return intmath.conv2d(x_codes, w_codes, stride, padding)
 
     def input_grad(self, g_codes, w_codes, input_shape, stride, padding):
-        return torch_int.conv2d_input_grad(g_codes, w_codes, input_shape, stride, padding)
+        return intmath.conv2d_input_grad(g_codes, w_codes, input_shape, stride, padding)
 
     def wgrad_psg(self, x_codes, x_signed, x_scale, grad_out, weight_shape, stride, padding, cfg):
         return psg_conv_weight_grad(x_codes, x_signed, x_scale, grad_out, weight_shape, stride, padding, cfg)

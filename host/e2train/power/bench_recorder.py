@@ -184,6 +184,8 @@ def run_benchmark(seconds: float, rate_hz: float, load: str, cores: int, source_
     """Record under the chosen load and return the result dictionary (what is written to JSON)."""
     with tempfile.TemporaryDirectory(prefix="e2train-bench-recorder-") as tmp:
         source, signals = _source(source_kind, Path(tmp))
+        floor_pct = _wakeup_floor_pct(rate_hz)  # both before the load: a load thread here would count in them
+        work_us = _work_per_sample_us(source)
         procs: list[subprocess.Popen] = []
         stop_load = threading.Event()
         if load == "process":
@@ -195,8 +197,6 @@ def run_benchmark(seconds: float, rate_hz: float, load: str, cores: int, source_
         elif load == "thread":
             _start_thread_load(stop_load)
         load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
-        floor_pct = _wakeup_floor_pct(rate_hz)
-        work_us = _work_per_sample_us(source)
         try:
             with PowerRecorder(source, rate_hz=rate_hz, mode=mode) as rec:
                 t_begin = time.monotonic()

@@ -22,6 +22,7 @@ from e2train.report.tables import RunMetrics, fmt_j, fmt_pct, table_rows
 
 FIGURE_TITLES = {
     "accuracy_vs_energy": "Accuracy against cumulative energy",
+    "pareto": "Accuracy against modelled energy per configuration (mean ± std over seeds)",
     "breakdown_kinds": "Modelled energy by operation kind",
     "timeline": "Energy per iteration",
     "parity": "Model versus measurement",
@@ -47,12 +48,12 @@ pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; 
 """
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
-def _table(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+def table_html(header: list[str], rows: list[list[str]], css_class: str = "") -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     cls = f' class="{css_class}"' if css_class else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -60,29 +61,29 @@ def _table(header: list[str], rows: list[list[str]], css_class: str = "") -> str
 
 def _cell(text: str) -> str:
     """Escape, then make the SIMULATED marker impossible to miss."""
-    escaped = _e(text)
+    escaped = esc(text)
     return escaped.replace("SIMULATED", '<span class="tag-sim">SIMULATED</span>')
 
 
 def _kv(pairs: list[tuple[str, Any]]) -> str:
-    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in pairs)
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in pairs)
     return f'<table class="kv"><tbody>{rows}</tbody></table>'
 
 
-def _figure(name: str, fig: Figure) -> str:
+def figure_html(name: str, fig: Figure) -> str:
     data = base64.b64encode(figure_png(fig)).decode("ascii")
     title = FIGURE_TITLES.get(name, name)
-    return (f'<figure id="fig-{_e(name)}"><img alt="{_e(title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_e(title)}</figcaption></figure>")
+    return (f'<figure id="fig-{esc(name)}"><img alt="{esc(title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{esc(title)}</figcaption></figure>")
 
 
 def _profile_section(run: Run) -> str:
     p = run.profile
     tag = ('<span class="tag-prior">PRIOR: literature estimate, not a measurement</span>' if p.is_prior
-           else _e(p.kind))
-    parts = [f"<h4>Energy profile: {_e(p.name)} {tag}</h4>"]
+           else esc(p.kind))
+    parts = [f"<h4>Energy profile: {esc(p.name)} {tag}</h4>"]
     if not p.available:
-        missing = _e(p.path or "(no path recorded)")
+        missing = esc(p.path or "(no path recorded)")
         parts.append(f'<p class="warn">The profile file {missing} is not available: its provenance cannot be '
                      "shown.</p>")
         return "".join(parts)
@@ -95,7 +96,7 @@ def _profile_section(run: Run) -> str:
         pairs.append(("clock", f"{p.clock_hz / 1e6:g} MHz"))
     parts.append(_kv(pairs))
     if p.energy_pj:
-        parts.append(_table(["operation", "energy (pJ)"], [[k, f"{v:g}"] for k, v in p.energy_pj.items()]))
+        parts.append(table_html(["operation", "energy (pJ)"], [[k, f"{v:g}"] for k, v in p.energy_pj.items()]))
     return "".join(parts)
 
 
@@ -149,16 +150,16 @@ def _run_section(run: Run, m: RunMetrics) -> str:
              ("8-bit / fp32 baseline (modelled)",
               f"{fmt_j(m.energy_baseline8_model_j)} / {fmt_j(m.energy_baseline32_model_j)}"),
              ("wall time / training time", f"{_seconds(m.wall_time_s)} / {_seconds(m.train_time_s)}")]
-    parts = [f'<h3 id="run-{_e(run.name)}">{_e(run.name)}</h3>', _kv(stats)]
+    parts = [f'<h3 id="run-{esc(run.name)}">{esc(run.name)}</h3>', _kv(stats)]
     for text in m.caveats:
         parts.append(f'<p class="note">{_cell(text)}</p>')
     for text in m.baseline_caveats:
-        parts.append(f'<p class="note">* Against the baseline run: {_e(text)}</p>')
+        parts.append(f'<p class="note">* Against the baseline run: {esc(text)}</p>')
     for text in m.warnings:
-        parts.append(f'<p class="warn">Warning: {_e(text)}</p>')
+        parts.append(f'<p class="warn">Warning: {esc(text)}</p>')
     parts.append(_profile_section(run))
     parts.append(_power_section(run, m))
-    parts.append(f"<h4>Configuration</h4><pre>{_e(json.dumps(run.config, indent=2, sort_keys=True))}</pre>")
+    parts.append(f"<h4>Configuration</h4><pre>{esc(json.dumps(run.config, indent=2, sort_keys=True))}</pre>")
     return "<section>" + "".join(parts) + "</section>"
 
 
@@ -168,31 +169,39 @@ def render_html(runs: list[Run], metrics: list[RunMetrics], figures: dict[str, F
     header, rows = table_rows(metrics)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     note_html = "".join(
-        f'<div class="{"simulated" if n.startswith("SIMULATED") else "note"}">{_e(n)}</div>' for n in notes)
+        f'<div class="{"simulated" if n.startswith("SIMULATED") else "note"}">{esc(n)}</div>' for n in notes)
     ordered = [n for n in FIGURE_TITLES if n in figures] + [n for n in figures if n not in FIGURE_TITLES]
-    figure_html = "".join(_figure(name, figures[name]) for name in ordered)
+    figures_block = "".join(figure_html(name, figures[name]) for name in ordered)
     sections = "".join(_run_section(r, m) for r, m in zip(runs, metrics))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
+<title>{esc(title)}</title>
 <style>{_CSS}</style>
 </head>
 <body>
-<h1>{_e(title)}</h1>
-<p class="muted">{len(runs)} run(s); generated {_e(generated)} by <code>energy-report</code>.</p>
+<h1>{esc(title)}</h1>
+<p class="muted">{len(runs)} run(s); generated {esc(generated)} by <code>energy-report</code>.</p>
 {note_html}
 <h2>Comparison</h2>
-{_table(header, rows)}
+{table_html(header, rows)}
 <h2>Figures</h2>
-{figure_html or "<p>No figures apply to these runs.</p>"}
+{figures_block or "<p>No figures apply to these runs.</p>"}
 <h2>Runs</h2>
 {sections}
 </body>
 </html>
 """
+
+
+def page_html(title: str, subtitle: str, body: str) -> str:
+    """A self-contained page in this report's style around ``body`` (already escaped HTML)."""
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{esc(title)}</title>\n'
+            f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{esc(title)}</h1>\n"
+            f'<p class="muted">{esc(subtitle)}</p>\n{body}\n</body>\n</html>\n')
 
 
 def write_html(path: str | Path, page: str) -> Path:

@@ -23,16 +23,12 @@ import numpy as np
 import pandas as pd
 
 from e2train.energy.model import STATIC_KIND
-from e2train.energy.trace import JOURNAL_FILE, TRACE_FILE, TraceError, read_trace
+from e2train.energy.trace import TraceError, read_trace
 from e2train.errors import E2TrainError
+from e2train.run_dir import CONFIG_FILE, EVAL_FILE, JOURNAL_FILE, LAYER_FILE, POWER_FILE, SUMMARY_FILE, TRACE_FILE
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.json"
-EVAL_FILE = "eval.csv"
-LAYER_FILE = "layer_energy.csv"
-POWER_FILE = "power.parquet"
 
 # summary.json keys the report relies on, with the types it accepts (None allowed where a run may lack it)
 _SUMMARY_NUMBERS = ("energy_model_j", "energy_baseline8_model_j", "energy_baseline32_model_j", "wall_time_s")

@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 DPI = 110
 ROLLING_FROM = 100  # iterations; above this the timeline adds a rolling mean
 # Op kinds in a fixed order and colour so that every breakdown reads the same.
-KIND_ORDER = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "flop_fp32", "dram_byte", "static")
-KIND_COLORS = dict(zip(KIND_ORDER, ("#4c72b0", "#55a868", "#8172b2", "#c44e52", "#dd8452", "#937860",
+KIND_ORDER = ("mac_int8", "mac_int8x16", "mac_int4x16", "mac_fp32", "mac_ortho", "flop_fp32", "dram_byte", "static")
+KIND_COLORS = dict(zip(KIND_ORDER, ("#4c72b0", "#55a868", "#8172b2", "#c44e52", "#da8bc3", "#dd8452", "#937860",
                                     "#bbbbbb")))
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -47,7 +47,7 @@ def _measured_label(run: Run) -> str:
 
 def timeline(runs: list[Run]) -> Figure:
     """Per-iteration modelled and measured joules, one panel per run (skipped iterations model to 0)."""
-    fig = _new_figure(9.0, 2.4 * len(runs) + 0.6)
+    fig = new_figure(9.0, 2.4 * len(runs) + 0.6)
     axes = fig.subplots(len(runs), 1, squeeze=False)[:, 0]
     for ax, run in zip(axes, runs):
         t = run.trace
@@ -114,7 +114,7 @@ def breakdown_layers(runs: list[Run]) -> Figure | None:
         return None
     tables = [_layer_table(r) for r in with_layers]
     height = sum(max(2.5, 0.17 * len(t) + 1.0) for t in tables)
-    fig = _new_figure(9.0, height)
+    fig = new_figure(9.0, height)
     axes = fig.subplots(len(with_layers), 1, squeeze=False,
                         height_ratios=[max(2.5, 0.17 * len(t) + 1.0) for t in tables])[:, 0]
     for ax, run, table in zip(axes, with_layers, tables):
@@ -141,7 +141,7 @@ def breakdown_kinds(runs: list[Run]) -> Figure:
     table = pd.DataFrame(rows).T.fillna(0.0)
     kinds = [k for k in KIND_ORDER if k in table.columns] + sorted(set(table.columns) - set(KIND_ORDER))
     table = table[kinds]
-    fig = _new_figure(max(5.0, 1.3 * len(runs) + 3.0), 4.2)
+    fig = new_figure(max(5.0, 1.3 * len(runs) + 3.0), 4.2)
     ax = fig.subplots()
     _stacked_bars(ax, list(table.index), table, horizontal=False)
     ax.set_ylabel("modelled J over the run")
@@ -158,7 +158,7 @@ def accuracy_vs_energy(runs: list[Run], baseline: str | None = None) -> Figure |
     if not with_evals:
         return None
     colors = _run_colors(runs)
-    fig = _new_figure(8.0, 4.8)
+    fig = new_figure(8.0, 4.8)
     ax = fig.subplots()
     for run in with_evals:
         e = run.evals
@@ -202,7 +202,7 @@ def parity(runs: list[Run]) -> Figure | None:
     if not measured_runs:
         return None
     colors = _run_colors(runs)
-    fig = _new_figure(6.8, 5.6)
+    fig = new_figure(6.8, 5.6)
     ax = fig.subplots()
     lo, hi = np.inf, -np.inf
     for run in measured_runs:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
-from e2train import quant
-from e2train.backends import torch_int
+from e2train import intmath, quant
 
 THRESHOLD_MODES = ("abs", "rel")
-TAU_MAX = 2**63 - 1
+# The software path compares |16 Pr| in int64: thresholds above this cap decide the same (no |16 Pr| reaches
+# it) without overflow. The hardware register is wider (e2train.kernels.reference.TAU_MAX, 64 bits).
+TAU_INT64_CAP = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
         peak = int((16 * pred).abs().max()) if pred.numel() else 0
         return math.ceil(cfg.threshold * peak)
     # |16 Pr| < 2**47 always, so clamping to int64 keeps "recompute everything" and fits the register
-    return min(math.ceil(cfg.threshold / unit), TAU_MAX) if unit > 0 else 0
+    return min(math.ceil(cfg.threshold / unit), TAU_INT64_CAP) if unit > 0 else 0
 
 
 def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Tensor], cfg: PsgConfig | None,
@@ -69,7 +70,7 @@ def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Ten
     of the given output channels only, called once for the rows holding an unconfident entry."""
     if tau is None:
         tau = integer_threshold(cfg, pred, unit)
-    recompute = (16 * pred).abs() < min(tau, TAU_MAX)  # |16 Pr| < 2**47: same decisions, no int64 overflow
+    recompute = (16 * pred).abs() < min(tau, TAU_INT64_CAP)  # |16 Pr| < 2**47: same decisions, no int64 overflow
     signs = torch.sign(pred)
     rows = recompute.any(dim=1).nonzero().flatten()
     if rows.numel():
@@ -84,8 +85,8 @@ def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows
     m_cols: (P, K) int8 msb4 codes; x_cols: (P, K) int8 activation codes minus ``x_offset``;
     g_rows: (N, P) int16 gradient codes.
     """
-    pred = torch_int.matmul_int8(g_rows, m_cols)  # (N, K)
-    return psg_decide(pred, lambda rows: torch_int.matmul_int8(g_rows[rows], x_cols, x_offset), cfg, unit, tau)
+    pred = intmath.matmul_int8(g_rows, m_cols)  # (N, K)
+    return psg_decide(pred, lambda rows: intmath.matmul_int8(g_rows[rows], x_cols, x_offset), cfg, unit, tau)
 
 
 def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor,
@@ -95,14 +96,14 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
     # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
     g = quant.quantize_gradient(grad_out)
     cout = weight_shape[0]
-    pred = torch_int.conv2d_weight_exact(quant.msb4(x_codes, x_signed), g.codes, weight_shape, stride, padding)
+    pred = intmath.conv2d_weight_exact(quant.msb4(x_codes, x_signed), g.codes, weight_shape, stride, padding)
     pred = pred.view(cout, -1).to(torch.int64)  # (N, K), exact integers
 
     def full_rows(rows: torch.Tensor) -> torch.Tensor:
-        x8, x_offset = torch_int.to_int8_offset(x_codes)
-        x_cols = torch_int.im2col(x8, tuple(weight_shape[2:]), stride, padding, pad_value=-x_offset)  # (P, K)
+        x8, x_offset = intmath.to_int8_offset(x_codes)
+        x_cols = intmath.im2col(x8, tuple(weight_shape[2:]), stride, padding, pad_value=-x_offset)  # (P, K)
         g_rows = g.codes[:, rows].permute(1, 0, 2, 3).reshape(rows.numel(), -1).to(torch.int16)  # (R, P)
-        return torch_int.matmul_int8(g_rows, x_cols, x_offset)
+        return intmath.matmul_int8(g_rows, x_cols, x_offset)
 
     unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
     decision = psg_decide(pred, full_rows, cfg, unit)

@@ -14,8 +14,7 @@ from typing import Any
 import torch
 
 from e2train.errors import E2TrainError
-
-CHECKPOINT_FILE = "checkpoint.pt"
+from e2train.run_dir import CHECKPOINT_FILE
 
 
 class CheckpointError(E2TrainError, RuntimeError):

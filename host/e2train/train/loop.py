@@ -31,10 +31,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from e2train.backends.device_kernels import COUNTERS_FILE, attach_kernels
+from e2train.backends.device_kernels import attach_kernels
 from e2train.config import ConfigError, TrainConfig
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
+from e2train.device.base import Device
 from e2train.energy.counts import (
     BASELINE8,
     BASELINE32,
@@ -45,29 +46,38 @@ from e2train.energy.counts import (
     trace_shapes,
 )
 from e2train.energy.model import layer_energy_j, model_energy
-from e2train.energy.profile import load_profile
-from e2train.energy.trace import JOURNAL_FILE, TRACE_FILE, TraceWriter, read_trace
+from e2train.energy.profile import COUNTED_KINDS, load_profile
+from e2train.energy.trace import TraceWriter, read_trace
 from e2train.models import build_model
+from e2train.run_dir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    COUNTERS_FILE,
+    EVAL_FILE,
+    JOURNAL_FILE,
+    LAYER_FILE,
+    LOCK_FILE,
+    POWER_FILE,
+    SUMMARY_FILE,
+    TRACE_FILE,
+)
+from e2train.techniques.ortho import OrthoConfig, OrthoRegularizer
 from e2train.techniques.psg import PsgConfig
 from e2train.techniques.slu import computation_fraction, slu_cost_loss
-from e2train.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from e2train.train.checkpoint import load_checkpoint, save_checkpoint
 from e2train.train.compute_device import torch_device
 from e2train.train.evaluate import evaluate
-from e2train.train.run_lock import LOCK_FILE, RunLock
+from e2train.train.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
+ORTHO_LAYER = "ortho_penalty"  # the orthogonality penalty's row in layer_energy.csv
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # finish the iteration, checkpoint, stop
 # Power samples per second by where the recorder samples: iterations of small models last 10-50 ms, so a
 # separate sampler process reads at 1 kHz; a thread in this process (sources fed by this process, such as
 # simulated rails) stays at 100 Hz, where it costs the trainer little GIL time.
 POWER_RATE_HZ = {"process": 1000.0, "thread": 100.0}
 
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "summary.json"
-EVAL_FILE = "eval.csv"
-LAYER_FILE = "layer_energy.csv"
-POWER_FILE = "power.parquet"
 # every file a run writes in its directory (--force replaces these and nothing else)
 RUN_FILES = (CONFIG_FILE, SUMMARY_FILE, EVAL_FILE, LAYER_FILE, POWER_FILE, TRACE_FILE, JOURNAL_FILE, CHECKPOINT_FILE,
              COUNTERS_FILE)
@@ -115,21 +125,23 @@ def lr_factor(iteration: int, total: int, milestones: tuple[float, ...]) -> floa
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False,
                  on_iteration: Callable[[IterationReport], None] | None = None,
-                 power_spec: str | None = None, force: bool = False, power_options: dict[str, Any] | None = None):
+                 power_spec: str | None = None, force: bool = False, power_options: dict[str, Any] | None = None,
+                 device: Device | None = None):
         """``resume`` continues the run in ``run_dir`` from its checkpoint; otherwise ``run_dir`` must be
-        empty, or ``force`` replaces the run files in it (other files are kept)."""
+        empty, or ``force`` replaces the run files in it (other files are kept).  ``device``: the accelerator
+        the convs run on for a device backend (the simulation's, for "rtl"); opened by name otherwise."""
         self.cfg = cfg
         self.run_dir = run_dir
         self.power_options = power_options or {}  # e.g. root= of a hwmon tree, for open_power_source
         self.lock = RunLock(run_dir)  # held until run() ends; refuses a second process in this folder
         try:
-            self._set_up(resume, force, on_iteration, power_spec)
+            self._set_up(resume, force, on_iteration, power_spec, device)
         except BaseException:
             self.lock.release()
             raise
 
     def _set_up(self, resume: bool, force: bool, on_iteration: Callable[[IterationReport], None] | None,
-                power_spec: str | None) -> None:
+                power_spec: str | None, device: Device | None) -> None:
         cfg, run_dir = self.cfg, self.run_dir
         if not resume:
             self._claim_fresh_directory(force)
@@ -150,7 +162,7 @@ class Trainer:
         psg = PsgConfig(cfg.psg_threshold, cfg.psg_threshold_mode) if cfg.psg else None
         for conv in self.model.qconvs():
             conv.configure(cfg.precision, cfg.input_grad, psg)
-        self.device_kernels = attach_kernels(self.model, cfg)  # None for backend "torch"
+        self.device_kernels = attach_kernels(self.model, cfg, device)  # None for backend "torch"
         self.power_source = None  # set by _start_power
         self.precision = Precision(cfg.precision, cfg.input_grad, cfg.psg)
         self.profile = load_profile(cfg.energy_profile)
@@ -158,6 +170,7 @@ class Trainer:
         self.monitor = ActivityMonitor([m for m, s in self.shapes.items() if s.kind != "conv"])
         self.block_macs = [self.shapes[b.conv1].macs + self.shapes[b.conv2].macs for b in self.model.blocks[1:]]
         self.optimizer = self._build_optimizer()
+        self.ortho = self._build_ortho()
         self.baseline8_j, self.baseline32_j = self._baseline_energies()
         self.start_iter = 0
         self._wall_before = 0.0  # wall time of the run's earlier sessions (resume)
@@ -194,6 +207,14 @@ class Trainer:
             groups.append({"params": sign_params, "lr": scaled, "base_lr": scaled})
         return torch.optim.SGD(groups, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
 
+    def _build_ortho(self) -> OrthoRegularizer | None:
+        cfg = self.cfg
+        if cfg.ortho == "none":
+            return None
+        config = OrthoConfig(cfg.ortho, cfg.ortho_coef, cfg.ortho_schedule, cfg.ortho_srip_iters, cfg.ortho_srip_form,
+                             cfg.ortho_persistent)
+        return OrthoRegularizer(self.model, config, seed=cfg.seed)
+
     def _baseline_energies(self) -> tuple[float, float]:
         """Per-iteration joules of the same network without SMD/SLU/PSG: 8-bit forward, and fp32."""
         activities = full_network_activities(self.shapes, self.cfg.batch_size, self.model.stem)
@@ -223,6 +244,8 @@ class Trainer:
         self._wall_before = float(state.get("wall_time_s", 0.0))
         for layer, kinds in state.get("layer_j", {}).items():
             self.state.layer_j[layer].update(kinds)
+        if self.ortho is not None:
+            self.ortho.load_state_dict(state.get("ortho", {}))
         log.info("resuming %s at iteration %d of %d", self.run_dir, self.start_iter, self.total_iters)
 
     # --- one iteration ---------------------------------------------------------------------------
@@ -259,6 +282,10 @@ class Trainer:
             record = self.model.last_gates
             slu_fraction = computation_fraction(record, self.block_macs)
             total_loss = loss + slu_cost_loss(record, self.block_macs, self.cfg.slu_target, self.cfg.slu_beta)
+        # fp32 on the master weights; with PSG its gradient adds to the conv weights' signs
+        ortho_loss = self.ortho.loss(iteration / self.total_iters, iteration) if self.ortho is not None else None
+        if ortho_loss is not None:
+            total_loss = total_loss + ortho_loss
         self.optimizer.zero_grad(set_to_none=True)
         total_loss.backward()
         self.optimizer.step()
@@ -266,6 +293,8 @@ class Trainer:
             self.device_kernels.end_iteration()
         updated = sum(p.numel() for p in self.model.parameters() if p.grad is not None)
         counts = count_ops(self._activities(), self.precision, updated, self.profile.accelerator)
+        if ortho_loss is not None:
+            counts.add(ORTHO_LAYER, "mac_ortho", self.ortho.macs())
         energy = model_energy(counts, self.profile)
         for layer, kinds in layer_energy_j(counts, self.profile).items():
             for kind, joules in kinds.items():
@@ -275,6 +304,7 @@ class Trainer:
         computed_full = sum(c.stats.psg_computed_full for c in self.model.qconvs())
         return {
             "loss": float(loss.detach()), "slu_executed_fraction": slu_fraction,
+            "ortho_loss": float(ortho_loss.detach()) if ortho_loss is not None else math.nan,
             "psg_recompute_fraction_hw": recomputed / entries if entries else math.nan,
             "psg_recompute_fraction_sw": computed_full / entries if entries else math.nan,
             "macs_forward": counts.macs_forward, "macs_backward_input": counts.macs_backward_input,
@@ -286,9 +316,9 @@ class Trainer:
         }
 
     def _skipped_row(self) -> dict[str, Any]:
-        zero_counts = {f"count_{k}": 0.0 for k in self.profile.energy_pj}
-        return {"loss": math.nan, "slu_executed_fraction": math.nan, "psg_recompute_fraction_hw": math.nan,
-                "psg_recompute_fraction_sw": math.nan,
+        zero_counts = {f"count_{k}": 0.0 for k in COUNTED_KINDS}
+        return {"loss": math.nan, "ortho_loss": math.nan, "slu_executed_fraction": math.nan,
+                "psg_recompute_fraction_hw": math.nan, "psg_recompute_fraction_sw": math.nan,
                 "macs_forward": 0, "macs_backward_input": 0, "macs_wgrad_predict": 0, "macs_wgrad_full": 0,
                 "dram_bytes": 0, **zero_counts, "model_time_s": 0.0, "energy_compute_model_j": 0.0,
                 "energy_dram_model_j": 0.0, "energy_static_model_j": 0.0, "energy_model_j": 0.0}
@@ -344,6 +374,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "iteration": next_iteration, "config": self.cfg.to_dict(), "evals": self.state.evals,
             "layer_j": {k: dict(v) for k, v in self.state.layer_j.items()},
+            "ortho": self.ortho.state_dict() if self.ortho is not None else {},
         })
 
     def run(self) -> dict[str, Any]:
@@ -463,6 +494,7 @@ class Trainer:
             "energy_model_j": e_model,
             "energy_baseline8_model_j": e8,
             "energy_baseline32_model_j": e32,
+            "energy_ortho_model_j": sum(self.state.layer_j.get(ORTHO_LAYER, {}).values()) if self.ortho else None,
             "savings_vs_baseline8": 1 - e_model / e8 if e8 else None,
             "savings_vs_baseline32": 1 - e_model / e32 if e32 else None,
             # a partial sum is not the run's energy: it stays apart, with its coverage

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from e2train.config import ConfigError
-
-LOCK_FILE = "run.lock"
+from e2train.run_dir import LOCK_FILE
 
 
 class RunInUseError(ConfigError):

@@ -1,0 +1,7 @@
+"""Facts of the kernels' RTL toolchain, stated once for the simulators' harness (``fpga/tb/e2sim.py``),
+synthesis, the RTL backend, the trainer's config and the CLI."""
+
+from __future__ import annotations
+
+SIMULATORS = ("icarus", "verilator")  # the simulators the RTL is verified on, the default first
+RTL_TOPS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}  # kernel name -> top-level Verilog module

@@ -1,0 +1,206 @@
+"""Orthogonality penalties against direct computations, their gradients, schedule, energy and trainer use."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from e2train.config import ConfigError, resolve_config
+from e2train.techniques import ortho
+from e2train.techniques.ortho import OrthoConfig, OrthoRegularizer, penalty_macs
+
+SHAPES = [(6, 4), (4, 6), (5, 5)]  # tall (fan-in > filters), wide, square
+
+
+def _w(rows: int, cols: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def _direct(w: torch.Tensor, kind: str) -> float:
+    """Entry by entry, with plain Python loops over the smaller Gram matrix."""
+    rows, cols = w.shape
+    vecs = [w[i, :] for i in range(rows)] if cols > rows else [w[:, j] for j in range(cols)]
+    n = len(vecs)
+    entries = [[float(vecs[a] @ vecs[b]) - (a == b) for b in range(n)] for a in range(n)]
+    if kind == "so":
+        return sum(e * e for row in entries for e in row)
+    if kind == "mc":
+        return max(abs(e) for row in entries for e in row)
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", ["so", "mc"])
+def test_so_and_mc_against_a_direct_computation(shape, kind) -> None:
+    w = _w(*shape)
+    got = {"so": ortho.so, "mc": ortho.mc}[kind](w)
+    assert float(got) == pytest.approx(_direct(w, kind), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_dso_is_both_gram_matrices(shape) -> None:
+    w = _w(*shape)
+    expected = sum((float(w[:, a] @ w[:, b]) - (a == b)) ** 2 for a in range(shape[1]) for b in range(shape[1]))
+    expected += sum((float(w[a, :] @ w[b, :]) - (a == b)) ** 2 for a in range(shape[0]) for b in range(shape[0]))
+    assert float(ortho.dso(w)) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_srip_converges_to_the_spectral_norm(shape) -> None:
+    w = _w(*shape)
+    gram = w @ w.T if shape[1] > shape[0] else w.T @ w
+    exact = float(torch.linalg.matrix_norm(gram - torch.eye(gram.shape[0], dtype=w.dtype), ord=2))
+    v0 = _w(gram.shape[0], 1, seed=1)[:, 0]
+    est50, _ = ortho.srip(w, v0, iters=50)
+    assert float(est50) == pytest.approx(exact, rel=1e-6)
+    est1, _ = ortho.srip(w, v0, iters=1)
+    assert float(est1) <= exact * (1 + 1e-12)  # a Rayleigh-type estimate never exceeds the norm
+    squared, _ = ortho.srip(w, v0, iters=50, form="sigma_squared")
+    assert float(squared) == pytest.approx(exact**2, rel=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.integers(1, 7), cols=st.integers(1, 7), seed=st.integers(0, 10_000))
+def test_srip_never_exceeds_the_spectral_norm_for_any_shape(rows, cols, seed) -> None:
+    w = _w(rows, cols, seed)
+    gram = w @ w.T if cols > rows else w.T @ w
+    exact = float(torch.linalg.matrix_norm(gram - torch.eye(gram.shape[0], dtype=w.dtype), ord=2))
+    est, _ = ortho.srip(w, _w(gram.shape[0], 1, seed + 1)[:, 0], iters=3)
+    assert float(est) <= exact * (1 + 1e-9) + 1e-12
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_an_orthogonal_matrix_has_no_so_dso_srip_penalty(shape) -> None:
+    q, _ = torch.linalg.qr(_w(max(shape), max(shape)))
+    w = q[: shape[0], : shape[1]]  # orthonormal columns (tall) or rows (wide)
+    v0 = _w(min(shape), 1, seed=2)[:, 0]
+    assert float(ortho.so(w)) == pytest.approx(0.0, abs=1e-20)
+    assert float(ortho.mc(w)) == pytest.approx(0.0, abs=1e-12)
+    assert float(ortho.srip(w, v0, iters=3)[0]) == pytest.approx(0.0, abs=1e-12)
+    if shape[0] == shape[1]:
+        assert float(ortho.dso(w)) == pytest.approx(0.0, abs=1e-20)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", ["so", "dso", "mc", "srip"])
+def test_gradients_by_gradcheck(shape, kind) -> None:
+    w = _w(*shape).requires_grad_()
+    v0 = _w(min(shape) if shape[1] > shape[0] else shape[1], 1, seed=3)[:, 0]
+    functions = {"so": ortho.so, "dso": ortho.dso, "mc": ortho.mc, "srip": lambda m: ortho.srip(m, v0, 2)[0]}
+    assert torch.autograd.gradcheck(functions[kind], (w,))
+
+
+def test_conv_weights_are_columns_per_filter_and_bn_and_biases_are_left_out() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=True), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    layers = ortho.regularized_layers(model)
+    assert [name for name, _ in layers] == ["0", "3"]
+    assert ortho.as_matrix(model[0].weight).shape == (27, 4)
+    assert ortho.as_matrix(model[3].weight).shape == (4, 2)
+    assert [n for n, _ in ortho.regularized_layers(model, exclude=("3",))] == ["0"]
+    assert [n for n, _ in ortho.regularized_layers(model, include=("3",))] == ["3"]
+    total = ortho.penalty(model, kind="so")
+    expected = ortho.so(ortho.as_matrix(model[0].weight)) + ortho.so(ortho.as_matrix(model[3].weight))
+    assert float(total.detach()) == pytest.approx(float(expected.detach()))
+    total.backward()
+    assert model[0].bias.grad is None and model[1].weight.grad is None
+
+
+def test_paper_schedule_at_its_milestones() -> None:
+    reg = OrthoRegularizer(nn.Linear(3, 3), OrthoConfig(kind="so", coef=0.1, schedule="paper"))
+    at = {p: reg.coefficient(p) for p in (0.0, 0.099, 0.10, 0.25, 0.35, 0.599, 0.60, 1.0)}
+    assert at[0.0] == at[0.099] == pytest.approx(0.1)
+    assert at[0.10] == pytest.approx(1e-3) and at[0.25] == pytest.approx(1e-4)
+    assert at[0.35] == pytest.approx(1e-6) and at[0.599] == pytest.approx(1e-6)
+    assert at[0.60] == at[1.0] == 0.0
+    assert reg.loss(0.7) is None  # nothing is computed once the coefficient is 0
+    constant = OrthoRegularizer(nn.Linear(3, 3), OrthoConfig(kind="so", coef=0.5, schedule="constant"))
+    assert constant.coefficient(0.0) == constant.coefficient(0.99) == 0.5
+
+
+def test_energy_counts_by_hand_for_one_layer() -> None:
+    conv = nn.Conv2d(16, 32, 3)  # W: 144 x 32 (tall); smaller Gram 32 x 32
+    assert penalty_macs(144, 32, "so") == 2 * 144 * 32 * 32  # Gram, then 4 W (G - I)
+    assert penalty_macs(144, 32, "dso") == 2 * (144 * 32 * 32 + 32 * 144 * 144)
+    assert penalty_macs(144, 32, "mc") == 144 * 32 * 32 + 2 * 144
+    assert penalty_macs(144, 32, "srip", 1) == 3 * 2 * 2 * 144 * 32  # (1 step + final) x 2 products, x3 backward
+    reg = OrthoRegularizer(nn.Sequential(conv), OrthoConfig(kind="srip", srip_iters=2))
+    assert reg.macs() == 3 * 3 * 2 * 144 * 32
+
+
+def test_persistent_vectors_are_carried_and_restored() -> None:
+    model = nn.Linear(8, 5)
+    reg = OrthoRegularizer(model, OrthoConfig(kind="srip", persistent=True))
+    reg.penalty(step=0)
+    state = reg.state_dict()
+    assert set(state) == {""} and state[""].shape == (5,)
+    again = OrthoRegularizer(model, OrthoConfig(kind="srip", persistent=True))
+    again.load_state_dict(state)
+    assert float(again.penalty(step=7)) == pytest.approx(float(reg.penalty(step=7)))
+
+
+def test_bad_options_are_refused() -> None:
+    for bad in ({"kind": "l2"}, {"schedule": "cosine"}, {"srip_form": "sigma2"}, {"coef": -1.0}, {"srip_iters": 0}):
+        with pytest.raises(ValueError):
+            OrthoConfig(**bad)
+    with pytest.raises(ValueError, match="no conv or linear layer"):
+        OrthoRegularizer(nn.Linear(2, 2), OrthoConfig(include=("nothing*",)))
+    with pytest.raises(ConfigError, match="ortho='l2'"):
+        resolve_config("quickstart", overrides={"ortho": "l2"})
+
+
+def test_with_psg_a_conv_gradient_is_the_sign_plus_the_penalty_gradient(tmp_path: Path) -> None:
+    """The accelerator returns signs; the host adds coef x d penalty / dW to them before the update."""
+    from e2train.train.loop import Trainer
+
+    cfg = resolve_config("quickstart", overrides={"model": "resnet8", "iters": 2, "batch_size": 16, "smd": 0.0,
+                                                  "slu_target": None, "psg": True, "ortho": "so",
+                                                  "ortho_schedule": "constant", "ortho_coef": 0.01})
+    trainer = Trainer(cfg, tmp_path / "run")
+    conv = trainer.model.qconvs()[1]
+    trainer.optimizer.step = lambda: None  # keep the weights: compare gradients at one point
+    trainer._train_step(0)
+    w = conv.weight.detach().clone().requires_grad_()
+    (0.01 * ortho.so(ortho.as_matrix(w))).backward()
+    sign_part = conv.weight.grad - w.grad
+    signs = sign_part.round()
+    assert torch.allclose(sign_part, signs, atol=1e-5) and set(signs.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    assert sign_part.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kind", ["so", "dso", "mc", "srip"])
+def test_the_trainer_charges_the_penalty_as_its_own_kind(tmp_path: Path, kind) -> None:
+    import json
+
+    import pandas as pd
+
+    from e2train.energy.trace import read_trace
+    from e2train.train.loop import Trainer
+
+    cfg = resolve_config("quickstart", overrides={"model": "resnet8", "iters": 4, "batch_size": 16, "smd": 0.0,
+                                                  "ortho": kind, "ortho_schedule": "constant"})
+    summary = Trainer(cfg, tmp_path / kind).run()
+    trace = read_trace(tmp_path / kind)
+    assert (trace["count_mac_ortho"] > 0).all() and trace["ortho_loss"].notna().all()
+    layers = pd.read_csv(tmp_path / kind / "layer_energy.csv")
+    ortho_j = layers[layers["kind"] == "mac_ortho"]["energy_j"].sum()
+    assert ortho_j > 0 and summary["energy_ortho_model_j"] == pytest.approx(ortho_j)
+    assert json.loads((tmp_path / kind / "config.json").read_text())["ortho"] == kind
+    assert math.isfinite(summary["test_accuracy"])
+
+
+def test_the_benchmark_table_has_mean_and_spread_per_penalty() -> None:
+    import pandas as pd
+
+    from e2train.bench.ortho import markdown
+
+    rows = pd.DataFrame([{"penalty": p, "seed": s, "test_accuracy": 0.5 + 0.1 * s, "train_time_s": 10.0,
+                          "energy_model_j": 100.0, "energy_ortho_model_j": 1.0, "ortho_share": 0.01}
+                         for p in ("none", "SRIP") for s in (0, 1)])
+    text = markdown(rows, "python -m e2train.bench.ortho ...", 400)
+    assert "| SRIP | 2 | 55.0% ± 7.1% | 10 | 1 | 1.00% |" in text
