@@ -150,3 +150,25 @@ def test_images_added_to_a_class_folder_reach_the_cache(tmp_path) -> None:
     after = load_dataset("imagefolder", tmp_path / "imgs")
     assert len(after.train_y) == len(before.train_y) + 2
     assert "bird" in after.classes
+
+
+def test_parallel_first_loads_share_the_cache(tmp_path, monkeypatch) -> None:
+    """Two trials of a sweep decoding the same archive at once: both get the arrays, one cache file
+    remains and no temporary file is left (they once shared one temporary name and one rename failed)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from e2train.data import datasets
+
+    both_written = Barrier(2)
+    savez = np.savez
+
+    def savez_then_wait(file, **arrays) -> None:  # both writers finish writing before either renames
+        savez(file, **arrays)
+        both_written.wait(timeout=10)
+
+    monkeypatch.setattr(datasets.np, "savez", savez_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: datasets._cached("race", lambda: {"x": np.arange(1000)}), range(2)))
+    assert all(np.array_equal(r["x"], np.arange(1000)) for r in results)
+    assert sorted(p.name for p in (datasets.cache_dir() / "datasets").iterdir()) == ["race.npz"]

@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import tarfile
+import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,9 +73,16 @@ def _cached(key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, n
             log.warning("ignoring unreadable cache %s (%s); decoding again", path, err)
     arrays = build()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    # One temporary file per writer: parallel trials decoding the same archive (a sweep) each write
+    # their own copy and rename it over the same name; the last rename wins and every copy is whole.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.npz")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            np.savez(file, **arrays)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return arrays
 
 
