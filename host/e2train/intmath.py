@@ -2,14 +2,17 @@
 
 Three strategies, each exact:
 - float32 BLAS/oneDNN when the worst-case partial sum is below 2**24 (every partial sum of
-  integers is then an exactly representable float32, whatever the summation order);
-- int8 x int8 -> int32 products (``torch._int_mm``) on 8-bit limbs of wider codes, recombined in
-  int64, for the weight gradient whose sums reach 2**40;
+  integers is then an exactly representable float32, whatever the summation order); 16-bit
+  gradient codes are split into two bytes so that each half stays inside that bound;
+- int8 x int8 -> int32 products (``torch._int_mm``, VNNI/AMX on x86) on 8-bit limbs of wider
+  codes, recombined in int64, for the weight gradient whose sums reach 2**40;
 - float64 where neither applies (exact below 2**53).
 Codes arrive as float tensors with integer values (the quantizers' output) or integer tensors.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 FP32_EXACT = 2**24
 FP64_EXACT = 2**53
 _INT_MM_CHUNK = 1 << 16  # 128 * 128 * 2**16 = 2**30: int32 partial sums cannot overflow
+PATCH_BLOCK_BYTES = 1 << 23  # patch matrices of about 8 MiB: large enough for the int8 kernel, reused by malloc
 
 
 def _max_abs(t: torch.Tensor) -> int:
@@ -42,10 +46,23 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch
 
 def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size, stride: int,
                       padding: int) -> torch.Tensor:
-    """Exact transposed conv (input gradient) of integer gradient codes and weight codes."""
+    """Exact transposed conv (input gradient) of integer gradient codes and weight codes.
+
+    16-bit codes times a channel's weights overflow float32's exact range, so the codes are split
+    into a signed high byte and an unsigned low byte: each half runs through the float32 kernel when
+    its own bound allows, and the halves are recombined in float64 (exact: results stay below 2**53).
+    """
     # g: (B, Cout, Ho, Wo); input channel c sums products with the weights w[:, c]
-    bound = _max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
-    dtype = _exact_dtype(bound)
+    weight_sum = int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
+    peak = _max_abs(g)
+    if peak * weight_sum >= FP32_EXACT and 255 * weight_sum < FP32_EXACT:
+        w32 = w.to(torch.float32)
+        out = torch.zeros(input_shape, dtype=torch.float64, device=g.device)
+        for shift, part in _split_signed(g, 8):
+            out += torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride,
+                                              padding=padding).double() * float(2**shift)
+        return out
+    dtype = _exact_dtype(peak * weight_sum)
     return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
 
 
@@ -68,7 +85,7 @@ def int8_limbs(t: torch.Tensor) -> list[tuple[int, torch.Tensor, int]]:
     if t.numel() == 0 or (int(t.min()) >= -(2**15) and int(t.max()) < 2**15):
         t16 = t.to(torch.int16)
         return [(1, torch.bitwise_right_shift(t16, 8).to(torch.int8), 0),
-                (0, (torch.bitwise_and(t16, 255) - 128).to(torch.int8), 128)]
+                (0, torch.bitwise_and(t16, 255).sub_(128).to(torch.int8), 128)]
     rest = t.to(torch.int64)
     limbs: list[tuple[int, torch.Tensor, int]] = []
     shift = 0
@@ -107,25 +124,62 @@ def matmul_int8(a: torch.Tensor, b8: torch.Tensor, b_offset: int = 0) -> torch.T
 
     With ``a == sum((l + lo) * 256**s)`` over limbs, each limb contributes
     ``l @ b8 + b_offset * rowsum(l) + lo * colsum(b8) + lo * b_offset * K``: the large 8-bit
-    operand is never widened.
+    operand is never widened.  All limbs, and a row of ones that yields colsum(b8), are stacked
+    into one int8 matrix so the (usually tall) b8 is read once by a single int8 product.
     """
     m, k = a.shape
     out = torch.zeros(m, b8.shape[1], dtype=torch.int64, device=a.device)
     if k == 0:
         return out
     limbs = int8_limbs(a)
-    col_sums = None
-    if any(offset for *_, offset in limbs):
-        # (1, N) column sums through the int8 kernel: a torch reduction over a tall int8 matrix is slow
-        col_sums = _int8_mm(torch.ones(1, k, dtype=torch.int8, device=a.device), b8)
-    for shift, limb, offset in limbs:
-        part = _int8_mm(limb, b8)
+    needs_col_sums = any(offset for *_, offset in limbs)
+    stacked = [limb for _, limb, _ in limbs]
+    if needs_col_sums:
+        stacked.append(torch.ones(1, k, dtype=torch.int8, device=a.device))
+    products = _int8_mm(torch.cat(stacked), b8)
+    col_sums = products[-1:] if needs_col_sums else None
+    for i, (shift, limb, offset) in enumerate(limbs):
+        part = products[i * m:(i + 1) * m]
         if b_offset:
-            part += b_offset * limb.sum(dim=1, dtype=torch.int64, keepdim=True)
+            part = part + b_offset * limb.sum(dim=1, dtype=torch.int64, keepdim=True)
         if offset:
-            part += offset * (col_sums + b_offset * k)
+            part = part + offset * (col_sums + b_offset * k)
         out += part << (8 * shift)
     return out
+
+
+def conv2d_weight_int8(x_groups: Sequence[torch.Tensor], g: torch.Tensor, kernel: tuple[int, int], stride: int,
+                       padding: int) -> torch.Tensor:
+    """Exact weight gradient ``sum_P g * x`` as int64 (Cout, Cin, kh, kw), x given as channel groups.
+
+    x_groups: tensors (B, Ci, H, W) of integers in [-128, 127], stacked along channels (Cin = sum Ci)
+    into one int8 buffer; g: (B, Cout, Ho, Wo) 16-bit codes.  Per block of samples, one int8 product
+    of the gradient's byte limbs (Cout x P) with the patches of x (P x K), summed exactly in int64.
+    Patches are cut channels-last with the channels padded to 8 bytes, so the copy moves whole
+    64-bit words; blocks keep each patch matrix near PATCH_BLOCK_BYTES, below the size at which
+    every allocation becomes fresh, page-faulting memory.
+    """
+    batch, _, height, width = x_groups[0].shape
+    cin = sum(group.shape[1] for group in x_groups)
+    words = -(-cin // 8)  # channels padded to whole int64 words
+    kh, kw = kernel
+    padded = torch.zeros(batch, height + 2 * padding, width + 2 * padding, 8 * words, dtype=torch.int8,
+                         device=g.device)  # (B, Hp, Wp, Cin8): channels-last, zero border and pad channels
+    first = 0
+    for group in x_groups:
+        inner = padded[:, padding:padding + height, padding:padding + width, first:first + group.shape[1]]
+        inner.copy_(group.permute(0, 2, 3, 1))
+        first += group.shape[1]
+    cout, ho, wo = g.shape[1], g.shape[2], g.shape[3]
+    k = kh * kw * 8 * words
+    block = max(1, PATCH_BLOCK_BYTES // max(1, ho * wo * k))
+    sums = torch.zeros(cout, k, dtype=torch.int64, device=g.device)
+    for start in range(0, batch, block):
+        patches = padded[start:start + block].view(torch.int64).unfold(1, kh, stride).unfold(2, kw, stride)
+        cols = patches.permute(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * words).view(torch.int8)  # (P, K), (i, j, c)
+        g_rows = g[start:start + block].transpose(0, 1).reshape(cout, -1)  # (Cout, P)
+        sums += matmul_int8(g_rows, cols)
+    return sums.view(cout, kh, kw, 8 * words)[..., :cin].permute(0, 3, 1, 2)
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -140,34 +194,3 @@ def _split_signed(t: torch.Tensor, bits: int) -> list[tuple[int, torch.Tensor]]:
     """Split integers into a high part and a low part of ``bits`` bits: ``t == hi * 2**bits + lo``."""
     lo = torch.remainder(t, 2**bits)  # 0 .. 2**bits - 1, also for negative t
     return [(bits, torch.div(t - lo, 2**bits, rounding_mode="floor")), (0, lo)]
-
-
-def conv2d_weight_exact(x: torch.Tensor, g: torch.Tensor, weight_shape: torch.Size, stride: int,
-                        padding: int) -> torch.Tensor:
-    """Exact weight gradient ``sum_P g * x`` of integer codes, as float64 holding integers.
-
-    The reduction runs over batch and space (P up to 2**17 for CIFAR), far beyond float32's exact
-    range for 8 x 16-bit products.  So the 16-bit gradient codes are split into two bytes and wide
-    activation codes into two nibbles; each partial product is then small enough that a float32
-    conv over a chunk of samples is provably exact (every partial sum below 2**24), and chunks are
-    added in float64.  This keeps the fast float32 kernels on the hot path.
-    """
-    # x: (B, Cin, H, W) codes, g: (B, Cout, Ho, Wo) codes
-    g_parts = _split_signed(g, 8) if _max_abs(g) > 255 else [(0, g)]
-    x_parts = _split_signed(x, 4) if _max_abs(x) > 15 else [(0, x)]
-    out = torch.zeros(weight_shape, dtype=torch.float64, device=x.device)
-    per_sample = g.shape[2] * g.shape[3]
-    for g_shift, g_part in g_parts:
-        for x_shift, x_part in x_parts:
-            bound = max(_max_abs(g_part) * _max_abs(x_part), 1) * per_sample
-            chunk = (FP32_EXACT - 1) // bound
-            if chunk < 1:  # one sample alone could round: take float64 for this part
-                part = torch.nn.grad.conv2d_weight(x_part.double(), weight_shape, g_part.double(),
-                                                   stride=stride, padding=padding)
-            else:
-                part = sum(torch.nn.grad.conv2d_weight(x_part[i:i + chunk].float(), weight_shape,
-                                                       g_part[i:i + chunk].float(), stride=stride,
-                                                       padding=padding).double()
-                           for i in range(0, x.shape[0], chunk))
-            out += part * float(2 ** (g_shift + x_shift))
-    return out

@@ -47,7 +47,10 @@ class Quantized:
 
 def quantize_codes(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
     """Round-half-to-even then saturate: the one rounding rule of the project."""
-    return torch.clamp(torch.round(x / scale), qmin, qmax)
+    # Saturating in place saves a tensor; the rounding stays out of place because it gives the codes
+    # the standard strides (a one-channel input can arrive with channels-last strides, which the
+    # convolutions would propagate into different float summation orders downstream).
+    return torch.round(x / scale).clamp_(qmin, qmax)
 
 
 def quantize_weight(w: torch.Tensor) -> Quantized:
@@ -86,8 +89,8 @@ def msb4(codes: torch.Tensor, signed: bool) -> torch.Tensor:
     result in 4 bits (255 and 127 would otherwise round up to 16 and 8).
     """
     lo, hi = (-8, 7) if signed else (0, 15)
-    shifted = torch.bitwise_right_shift(codes.to(torch.int32) + 8, 4)  # arithmetic for signed
-    return torch.clamp(shifted, lo, hi).to(codes.dtype)
+    shifted = codes.to(torch.int16) + 8  # 8-bit codes + 8 fit int16
+    return shifted.bitwise_right_shift_(4).clamp_(lo, hi).to(codes.dtype)  # arithmetic shift for signed
 
 
 def saturate_int32(acc: torch.Tensor) -> tuple[torch.Tensor, int]:

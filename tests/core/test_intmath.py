@@ -71,3 +71,51 @@ def test_im2col_matches_unfold() -> None:
     ours = intmath.im2col(x, (3, 3), 2, 1)  # (P, K)
     theirs = F.unfold(x, 3, padding=1, stride=2).transpose(1, 2).reshape(-1, 27)
     assert torch.allclose(ours, theirs)
+
+
+def _weight_grad_int64(x: torch.Tensor, g: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    cols = intmath.im2col(x.long(), (kernel, kernel), stride, padding)  # (P, K)
+    g_rows = g.long().transpose(0, 1).reshape(g.shape[1], -1)  # (Cout, P)
+    return (g_rows @ cols).view(g.shape[1], x.shape[1], kernel, kernel)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.lists(st.integers(1, 11), min_size=1, max_size=3), st.integers(1, 9),
+       st.sampled_from([1, 3]), st.sampled_from([1, 2]), st.integers(0, 2**31 - 1), st.booleans())
+def test_conv2d_weight_int8_exact(b, group_channels, cout, ksize, stride, seed, maximal) -> None:
+    """Channel groups (any count, not multiples of 8), odd sizes, and the extreme codes of both operands."""
+    gen = torch.Generator().manual_seed(seed)
+    groups = [torch.randint(-128, 128, (b, c, 7, 7), generator=gen) for c in group_channels]
+    padding = ksize // 2
+    ho = (7 + 2 * padding - ksize) // stride + 1
+    g = torch.randint(-32768, 32768, (b, cout, ho, ho), generator=gen).float()
+    if maximal:
+        groups = [torch.full_like(x, -128) for x in groups]
+        g.fill_(-32768)
+    got = intmath.conv2d_weight_int8(groups, g, (ksize, ksize), stride, padding)
+    assert torch.equal(got, _weight_grad_int64(torch.cat(groups, 1), g, ksize, stride, padding))
+
+
+def test_conv2d_weight_int8_long_reduction_in_blocks(monkeypatch) -> None:
+    """P beyond one int32-safe chunk (2**16) with maximal products, cut into several sample blocks."""
+    monkeypatch.setattr(intmath, "PATCH_BLOCK_BYTES", 1 << 16)
+    x = torch.full((70, 1, 32, 32), -128)
+    g = torch.full((70, 2, 32, 32), -32768.0)
+    g[:, 1] = 32767
+    got = intmath.conv2d_weight_int8([x], g, (3, 3), 1, 1)
+    assert torch.equal(got, _weight_grad_int64(x, g, 3, 1, 1))
+    assert int(got.abs().max()) > 2**38  # far beyond int32 and float32
+
+
+def test_input_grad_exact_beyond_float32_in_both_strategies() -> None:
+    """Odd results above 2**24 that a single float32 product would round: the byte split (255 * sum|w| below
+    2**24) and float64 (above) must both return them exactly."""
+    gen = torch.Generator().manual_seed(3)
+    g = (32767 - 256 * torch.randint(0, 4, (1, 64, 4, 4), generator=gen)).float()  # low byte 255: the worst case
+    for weight_peak in (10, 127):  # sum|w| per input channel at most 5,760 (split) or 73,152 (float64)
+        w = torch.randint(weight_peak - 7, weight_peak + 1, (64, 2, 3, 3), generator=gen).float()
+        got = intmath.conv2d_input_grad(g, w, torch.Size([1, 2, 4, 4]), 1, 1)
+        expected = torch.nn.grad.conv2d_input((1, 2, 4, 4), w.double(), g.double(), padding=1)
+        beyond = expected.abs() > 2**24
+        assert (expected[beyond].long() % 2 == 1).any()  # not representable in float32
+        assert torch.equal(got.double(), expected)

@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import SMALL_LIMITS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -126,14 +125,15 @@ def test_psg_driver_matches_reference(emulated: EmulatedDevice, case: tuple) -> 
 @given(case=psg_case(max_dim=13))
 def test_psg_driver_tiles_n_and_k_exactly(small_device: EmulatedDevice, case: tuple) -> None:
     x, g, tau, x_signed = case
-    if x.shape[1] > SMALL_LIMITS.max_p:
+    if x.shape[1] > small_device.limits("psg_wgrad").max_p:
         return
     _assert_psg_equal(PsgDriver(small_device).run(x, g, tau, x_signed), x, g, tau, x_signed)
 
 
 def test_psg_refuses_p_above_limit_with_reason(small_device: EmulatedDevice) -> None:
-    x = np.zeros((2, SMALL_LIMITS.max_p + 1), np.uint8)
-    g = np.zeros((2, SMALL_LIMITS.max_p + 1), np.int16)
+    max_p = small_device.limits("psg_wgrad").max_p
+    x = np.zeros((2, max_p + 1), np.uint8)
+    g = np.zeros((2, max_p + 1), np.int16)
     with pytest.raises(KernelArgumentError, match="not tiled over P"):
         PsgDriver(small_device).run(x, g, 0, False)
 

@@ -3,8 +3,9 @@ full precision only where the prediction is not confident.
 
 Software path of the ``psg_wgrad`` kernel: for X = im2col(activation codes)^T (K x P) and
 G = 16-bit output-gradient codes (N x P) it computes exactly what
-``e2train.kernels.reference.psg_wgrad(X, G, tau, signed)`` computes, and the full product only for
-output channels (rows) that hold at least one unconfident entry.
+``e2train.kernels.reference.psg_wgrad(X, G, tau, signed)`` computes.  Unlike the kernel it does not
+save work by skipping confident entries: on a CPU one int8 product of every entry is cheaper than
+picking entries out, so it computes the predictor and the full product everywhere.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ class PsgDecision:
     signs: torch.Tensor  # (N, K) in {-1, 0, 1}
     recompute: torch.Tensor  # (N, K) bool: the entries the kernel recomputes (hardware, per entry)
     tau: int  # integer threshold on |16 * Pr| given to the kernel
-    # Entries this implementation actually computed at full precision: the software path works on
-    # whole output channels (rows), so it can exceed recompute.sum(); a device reports per entry.
+    # Entries this implementation actually computed at full precision: the software conv path
+    # computes every entry and the matrix path whole output channels (rows), so it can exceed
+    # recompute.sum(); a device reports per entry.
     computed_full: int = -1
 
     def __post_init__(self) -> None:
@@ -92,20 +94,24 @@ def psg_select(m_cols: torch.Tensor, x_cols: torch.Tensor, x_offset: int, g_rows
 def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor,
                          grad_out: torch.Tensor, weight_shape: torch.Size, stride: int, padding: int,
                          cfg: PsgConfig) -> tuple[torch.Tensor, PsgDecision, int]:
-    """Sign of a conv's weight gradient; returns (signs shaped like the weight, decision, P)."""
+    """Sign of a conv's weight gradient; returns (signs shaped like the weight, decision, P).
+
+    An activation code is ``16 * msb4 + r`` with ``r`` in [-8, 15], so the full product is
+    ``16 * Pr + sum g * r``: the predictor and the residual, both int8 operands, go through one
+    int8 weight-gradient product (channels stacked), and every entry is known exactly at once.
+    The signs are those of the kernel: the predictor's where it is confident, the full product's
+    elsewhere.
+    """
     # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
     g = quant.quantize_gradient(grad_out)
-    cout = weight_shape[0]
-    pred = intmath.conv2d_weight_exact(quant.msb4(x_codes, x_signed), g.codes, weight_shape, stride, padding)
-    pred = pred.view(cout, -1).to(torch.int64)  # (N, K), exact integers
-
-    def full_rows(rows: torch.Tensor) -> torch.Tensor:
-        x8, x_offset = intmath.to_int8_offset(x_codes)
-        x_cols = intmath.im2col(x8, tuple(weight_shape[2:]), stride, padding, pad_value=-x_offset)  # (P, K)
-        g_rows = g.codes[:, rows].permute(1, 0, 2, 3).reshape(rows.numel(), -1).to(torch.int16)  # (R, P)
-        return intmath.matmul_int8(g_rows, x_cols, x_offset)
-
+    cout, cin = weight_shape[:2]
+    msb = quant.msb4(x_codes.to(torch.int16), x_signed)
+    residual = x_codes.to(torch.int16).sub_(msb, alpha=16)  # in [-8, 15]
+    sums = intmath.conv2d_weight_int8([msb, residual], g.codes, tuple(weight_shape[2:]), stride, padding)
+    pred = sums[:, :cin].reshape(cout, -1)  # (N, K)
+    full = 16 * pred + sums[:, cin:].reshape(cout, -1)
     unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
-    decision = psg_decide(pred, full_rows, cfg, unit)
+    decision = psg_decide(pred, lambda rows: full[rows], cfg, unit)
+    decision.computed_full = full.numel()
     reduction = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
     return decision.signs.to(grad_out.dtype).view(weight_shape), decision, reduction
