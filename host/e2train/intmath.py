@@ -12,6 +12,7 @@ Codes arrive as float tensors with integer values (the quantizers' output) or in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +25,15 @@ PATCH_BLOCK_BYTES = 1 << 23  # patch matrices of about 8 MiB: large enough for t
 
 
 def _max_abs(t: torch.Tensor) -> int:
-    return int(t.abs().max()) if t.numel() else 0
+    lo, hi = _min_max(t)
+    return max(-lo, hi)
+
+
+def _min_max(t: torch.Tensor) -> tuple[int, int]:
+    if not t.numel():
+        return 0, 0
+    lo, hi = torch.aminmax(t)  # one pass, no |t| temporary
+    return int(lo), int(hi)
 
 
 def _exact_dtype(bound: int) -> torch.dtype:
@@ -35,13 +44,81 @@ def _exact_dtype(bound: int) -> torch.dtype:
     raise OverflowError(f"integer products of magnitude up to {bound} cannot be computed exactly in floats")
 
 
-def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
-    """Exact conv of integer codes; returns integer values in float32 or float64."""
+def conv2d_dtype(x: torch.Tensor, w: torch.Tensor, x_min_max: tuple[int, int] | None = None) -> torch.dtype:
+    """The float type ``conv2d`` returns: float32 when every partial sum stays below 2**24."""
     # x: (B, Cin, H, W), w: (Cout, Cin, kh, kw).  Every partial sum of output channel c is bounded
     # by max|x| * sum|w_c|: far tighter than K * 255 * 127, so float32 is usually exact.
-    bound = _max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
-    dtype = _exact_dtype(bound)
+    lo, hi = x_min_max or _min_max(x)
+    return _exact_dtype(max(-lo, hi) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0)
+
+
+def input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
+    """The float type ``conv2d_input_grad`` returns (input channel c sums products with w[:, c])."""
+    return _exact_dtype(_max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0)
+
+
+def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+    """Exact conv of integer codes; returns integer values in float32 or float64 (``conv2d_dtype``).
+
+    8-bit codes on a CPU go through oneDNN's int8 convolution (VNNI/AMX: about four times a float32
+    conv) where it is exact on this machine; its int32 accumulators become float32 exactly below
+    2**24, the same bound as the float32 path, so both give the same numbers.
+    """
+    x_min_max = _min_max(x)
+    dtype = conv2d_dtype(x, w, x_min_max)
+    if dtype == torch.float32 and x.device.type == "cpu" and x.numel() and w.numel():
+        zero_point = _uint8_zero_point(*x_min_max)
+        weights_fit = int(w.min()) >= -128 and int(w.max()) <= 127 and 255 * w[0].numel() * 128 < 2**31
+        if zero_point is not None and weights_fit and onednn_int8_conv_is_exact():
+            return _conv2d_onednn_int8(x, zero_point, w, stride, padding)
     return F.conv2d(x.to(dtype), w.to(dtype), stride=stride, padding=padding)
+
+
+@functools.cache
+def onednn_int8_conv_is_exact() -> bool:
+    """Whether oneDNN's int8 convolution is present and exact here (a fact of this machine, probed once).
+
+    Without VNNI, x86 int8 kernels multiply through 16-bit pair sums that saturate (255 * 127 * 2
+    does not fit), and some builds halve the weights to avoid it: either breaks exactness, so the
+    probe convolves exactly those worst cases and compares with float64.
+    """
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv2d_pointwise")):
+        return False
+    weights = torch.tensor([127.0, -128.0, 127.0, 1.0]).view(4, 1, 1, 1).expand(4, 4, 3, 3).contiguous()
+    try:
+        for codes, zero_point in ((torch.full((1, 4, 5, 5), 255.0), 0), (torch.full((1, 4, 5, 5), -128.0), 128)):
+            got = _conv2d_onednn_int8(codes, zero_point, weights, 1, 1)
+            if not torch.equal(got.double(), F.conv2d(codes.double(), weights.double(), padding=1)):
+                return False
+    except RuntimeError:  # an engine that lacks the int8 kernel
+        return False
+    return True
+
+
+def _uint8_zero_point(lo: int, hi: int) -> int | None:
+    """0 for codes in [0, 255], 128 for codes in [-128, 127] (stored shifted), None otherwise."""
+    if lo >= 0 and hi <= 255:
+        return 0
+    if lo >= -128 and hi <= 127:
+        return 128
+    return None
+
+
+def _conv2d_onednn_int8(x: torch.Tensor, zero_point: int, w: torch.Tensor, stride: int, padding: int,
+                        shifted: bool = False) -> torch.Tensor:
+    """oneDNN int8 conv of codes x (already uint8 codes + zero_point when ``shifted``) with int8 weights."""
+    cout = w.shape[0]
+    unit_scales = torch.ones(cout, dtype=torch.float32)
+    zero_points = torch.zeros(cout, dtype=torch.int64)
+    if shifted:
+        x_u8 = x.contiguous(memory_format=torch.channels_last)
+    else:
+        x_u8 = (x + zero_point if zero_point else x).to(torch.uint8, memory_format=torch.channels_last)
+    conv = ([stride] * 2, [padding] * 2, [1, 1], 1)  # stride, padding, dilation, groups
+    packed = torch.ops.onednn.qconv_prepack(w.to(torch.int8), unit_scales, 1.0, zero_point, *conv, list(x.shape))
+    out = torch.ops.onednn.qconv2d_pointwise(x_u8, 1.0, zero_point, packed, unit_scales, zero_points, None, *conv,
+                                             1.0, 0, torch.float32, "none", [], "")
+    return out.contiguous()  # the standard layout: downstream float ops then sum in the same order as before
 
 
 def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size, stride: int,
@@ -49,21 +126,43 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     """Exact transposed conv (input gradient) of integer gradient codes and weight codes.
 
     16-bit codes times a channel's weights overflow float32's exact range, so the codes are split
-    into a signed high byte and an unsigned low byte: each half runs through the float32 kernel when
-    its own bound allows, and the halves are recombined in float64 (exact: results stay below 2**53).
+    into a signed high byte and an unsigned low byte: each half runs through an exact kernel (oneDNN's
+    int8 convolution, or float32) when its own bound allows, and the halves are recombined in float64
+    (exact: results stay below 2**53).
     """
     # g: (B, Cout, Ho, Wo); input channel c sums products with the weights w[:, c]
     weight_sum = int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
     peak = _max_abs(g)
-    if peak * weight_sum >= FP32_EXACT and 255 * weight_sum < FP32_EXACT:
+    if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT:
+        dtype = _exact_dtype(peak * weight_sum)
+        return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
+    g16 = g.to(torch.int16)
+    high, low = torch.bitwise_right_shift(g16, 8), torch.bitwise_and(g16, 255)  # g = 256 high + low
+    int8_weights = int(w.min()) >= -128 and int(w.max()) <= 127
+    if g.device.type == "cpu" and padding < w.shape[2] and int8_weights and onednn_int8_conv_is_exact():
+        parts = [_input_grad_onednn_int8(part, zero_point, w, input_shape, stride, padding)
+                 for part, zero_point in ((high, 128), (low, 0))]
+    else:
         w32 = w.to(torch.float32)
-        out = torch.zeros(input_shape, dtype=torch.float64, device=g.device)
-        for shift, part in _split_signed(g, 8):
-            out += torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride,
-                                              padding=padding).double() * float(2**shift)
-        return out
-    dtype = _exact_dtype(peak * weight_sum)
-    return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
+        parts = [torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride, padding=padding)
+                 for part in (high, low)]
+    return parts[0].double().mul_(256).add_(parts[1])
+
+
+def _input_grad_onednn_int8(part: torch.Tensor, zero_point: int, w: torch.Tensor, input_shape: torch.Size,
+                            stride: int, padding: int) -> torch.Tensor:
+    """The transposed conv of one byte of the gradient codes as a plain int8 conv: the codes spread
+    ``stride`` apart with zeros between, a border of ``k - 1 - padding`` zeros (plus what the forward
+    conv's rounding dropped, bottom and right), and the weights flipped with in/out channels swapped."""
+    batch, cout, ho, wo = part.shape
+    kh, kw = w.shape[2:]
+    height, width = input_shape[2:]
+    top, left = kh - 1 - padding, kw - 1 - padding
+    spread = torch.full((batch, height + kh - 1, width + kw - 1, cout), zero_point, dtype=torch.uint8,
+                        device=part.device).permute(0, 3, 1, 2)  # channels-last zeros (the zero point is zero)
+    spread[:, :, top:top + (ho - 1) * stride + 1:stride, left:left + (wo - 1) * stride + 1:stride] = part + zero_point
+    flipped = w.flip(2, 3).transpose(0, 1).contiguous()  # (Cin, Cout, kh, kw)
+    return _conv2d_onednn_int8(spread, zero_point, flipped, 1, 0, shifted=True)
 
 
 def im2col(x: torch.Tensor, kernel: tuple[int, int], stride: int, padding: int,
@@ -188,9 +287,3 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for shift, limb, offset in int8_limbs(b):
         out += matmul_int8(a, limb, offset) << (8 * shift)
     return out
-
-
-def _split_signed(t: torch.Tensor, bits: int) -> list[tuple[int, torch.Tensor]]:
-    """Split integers into a high part and a low part of ``bits`` bits: ``t == hi * 2**bits + lo``."""
-    lo = torch.remainder(t, 2**bits)  # 0 .. 2**bits - 1, also for negative t
-    return [(bits, torch.div(t - lo, 2**bits, rounding_mode="floor")), (0, lo)]

@@ -65,7 +65,8 @@ def activation_range(x: torch.Tensor) -> torch.Tensor:
     """Batch mean of the per-sample max |x|: robust to one outlier sample (Banner et al.)."""
     if x.shape[0] == 0:
         return torch.zeros((), dtype=x.dtype, device=x.device)
-    return x.detach().abs().reshape(x.shape[0], -1).amax(dim=1).mean()
+    lo, hi = torch.aminmax(x.detach().reshape(x.shape[0], -1), dim=1)  # no |x| temporary
+    return torch.maximum(-lo, hi).mean()
 
 
 def quantize_activation(x: torch.Tensor, value_range: torch.Tensor, signed: bool) -> Quantized:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
@@ -40,19 +41,27 @@ def _conv_int64(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> 
     return out.view(b, ho, wo, -1).permute(0, 3, 1, 2)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 70), st.integers(1, 8), st.sampled_from([1, 3]),
-       st.sampled_from([1, 2]), st.integers(0, 2**31 - 1), st.booleans())
-def test_conv2d_exact_including_maximal_codes(b, cin, cout, ksize, stride, seed, maximal) -> None:
+       st.sampled_from([1, 2]), st.integers(0, 2**31 - 1), st.sampled_from(["random", "maximal", "signed"]),
+       st.booleans())
+def test_conv2d_exact_including_maximal_codes(b, cin, cout, ksize, stride, seed, codes, int8_kernel) -> None:
+    """Exact on both routes (oneDNN's int8 conv where it is exact here, floats otherwise), unsigned and
+    signed codes, and at the worst case, whose partial sums need float64."""
     gen = torch.Generator().manual_seed(seed)
-    if maximal:  # worst case: every partial sum as large as possible (needs float64)
+    if codes == "maximal":  # worst case: every partial sum as large as possible (needs float64)
         x = torch.full((b, cin, 6, 6), 255.0)
         w = torch.full((cout, cin, ksize, ksize), 127.0)
     else:
-        x = torch.randint(0, 256, (b, cin, 6, 6), generator=gen).float()
+        lo, hi = (-128, 127) if codes == "signed" else (0, 255)
+        x = torch.randint(lo, hi + 1, (b, cin, 6, 6), generator=gen).float()
         w = torch.randint(-127, 128, (cout, cin, ksize, ksize), generator=gen).float()
     padding = ksize // 2
-    got = intmath.conv2d(x, w, stride, padding)
+    with pytest.MonkeyPatch.context() as patch:
+        if not int8_kernel:
+            patch.setattr(intmath, "onednn_int8_conv_is_exact", lambda: False)
+        got = intmath.conv2d(x, w, stride, padding)
+    assert got.dtype == intmath.conv2d_dtype(x, w) and got.is_contiguous()
     assert torch.equal(got.long(), _conv_int64(x, w, stride, padding))
 
 
@@ -119,3 +128,27 @@ def test_input_grad_exact_beyond_float32_in_both_strategies() -> None:
         beyond = expected.abs() > 2**24
         assert (expected[beyond].long() % 2 == 1).any()  # not representable in float32
         assert torch.equal(got.double(), expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(8, 24), st.sampled_from([(1, 0), (3, 1), (3, 0), (3, 2)]),
+       st.sampled_from([1, 2]), st.integers(1, 9), st.integers(0, 2**31 - 1), st.booleans())
+def test_input_grad_split_exact_on_both_routes(b, cin, cout, kernel_padding, stride, size, seed, int8_kernel) -> None:
+    """16-bit codes times weights beyond float32's range, split into bytes: exact through oneDNN's int8
+    conv and through float32, for strides whose forward conv dropped rows and columns (odd sizes)."""
+    ksize, padding = kernel_padding
+    if size + 2 * padding < ksize:
+        return
+    gen = torch.Generator().manual_seed(seed)
+    ho = (size + 2 * padding - ksize) // stride + 1
+    g = torch.randint(-32767, 32768, (b, cout, ho, ho), generator=gen).float()
+    g.view(-1)[0] = 32767
+    w = torch.randint(-127, 128, (cout, cin, ksize, ksize), generator=gen).float()
+    shape = torch.Size([b, cin, size, size])
+    with pytest.MonkeyPatch.context() as patch:
+        if not int8_kernel:
+            patch.setattr(intmath, "onednn_int8_conv_is_exact", lambda: False)
+        got = intmath.conv2d_input_grad(g, w, shape, stride, padding)
+    expected = torch.nn.grad.conv2d_input(shape, w.double(), g.double(), stride=stride, padding=padding)
+    assert got.dtype == intmath.input_grad_dtype(g, w)
+    assert torch.equal(got.double(), expected)

@@ -108,21 +108,6 @@ def _add(total: dict[str, float], part: dict[str, float]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the software path's float dtype, from the same bounds (intmath.conv2d / conv2d_input_grad)
-# ---------------------------------------------------------------------------------------------
-
-
-def _forward_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
-    bound = intmath._max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
-    return intmath._exact_dtype(bound)
-
-
-def _input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
-    bound = intmath._max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
-    return intmath._exact_dtype(bound)
-
-
-# ---------------------------------------------------------------------------------------------
 # ConvKernels on a device
 # ---------------------------------------------------------------------------------------------
 
@@ -182,7 +167,7 @@ class DeviceKernels:
             return TORCH_KERNELS.forward(x_codes, w_codes, stride, padding, x_signed)
         res = self._timed("gemm", lambda: conv2d_forward_codes(
             x_codes, w_codes, stride, padding, x_signed, gemm=self._gemm_driver().run))
-        return torch.from_numpy(res.y).to(device=x_codes.device, dtype=_forward_dtype(x_codes, w_codes))
+        return torch.from_numpy(res.y).to(device=x_codes.device, dtype=intmath.conv2d_dtype(x_codes, w_codes))
 
     def input_grad(self, g_codes: torch.Tensor, w_codes: torch.Tensor, input_shape: torch.Size, stride: int,
                    padding: int) -> torch.Tensor:
@@ -197,7 +182,7 @@ class DeviceKernels:
         # res.c: (Cin*kh*kw, B*Ho*Wo), rows (c, i, j) and columns (b, ho, wo): F.fold's layout after a permute
         cols = torch.from_numpy(res.c).to(torch.float64).view(cin * kh * kw, b, ho * wo).permute(1, 0, 2)
         grad = F.fold(cols, tuple(input_shape[2:]), (kh, kw), padding=padding, stride=stride)  # exact: < 2**53
-        return grad.to(device=g_codes.device, dtype=_input_grad_dtype(g_codes, w_codes))
+        return grad.to(device=g_codes.device, dtype=intmath.input_grad_dtype(g_codes, w_codes))
 
     def wgrad_psg(self, x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor, grad_out: torch.Tensor,
                   weight_shape: torch.Size, stride: int, padding: int,

@@ -29,6 +29,7 @@ VARIANTS = {
     "fp32 (trainer)": {"precision": "fp32"},
     "8-bit baseline": {},
     "8-bit + PSG": {"psg": True},
+    "8-bit + PSG, 16-bit input gradients": {"psg": True, "input_grad": "int16"},
     "SMD + SLU (fp32)": {"precision": "fp32", "smd": 0.5, "slu_target": 0.6},
     "SMD + SLU + PSG (8-bit)": {"smd": 0.5, "slu_target": 0.6, "psg": True},
 }
@@ -45,6 +46,7 @@ def plain_pytorch_steps(trainer: Trainer, first: int, steps: int) -> list[float]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        float(loss)  # waits for the device, as the trainer does when it records the loss
         times.append(time.perf_counter() - t0)
     return times
 
@@ -64,12 +66,17 @@ def trainer_steps(trainer: Trainer, first: int, steps: int) -> list[float]:
 @click.option("--warmup", default=3, show_default=True)
 @click.option("--rounds", default=2, show_default=True)
 @click.option("--batch-size", default=128, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (every variant on it).")
+@click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
 @click.option("--results", default=str(REPO_ROOT / "measurements"), show_default=True)
-def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batch_size: int, results: str) -> None:
+def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batch_size: int, device: str,
+         threads: int | None, results: str) -> None:
     """Measure per-step wall time of each variant and write ratios to plain fp32 PyTorch."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     work = Path(tempfile.mkdtemp(prefix="e2train-steptime-"))
     base = {"dataset": dataset, "data_dir": data_dir, "model": "resnet20", "batch_size": batch_size,
-            "iters": 10**6, "eval_every": 10**6, "checkpoint_every": 10**6}
+            "iters": 10**6, "eval_every": 10**6, "checkpoint_every": 10**6, "device": device}
     trainers = {name: Trainer(resolve_config(None, None, {**base, **over, "out": str(work / str(i))}), work / str(i))
                 for i, (name, over) in enumerate(VARIANTS.items())}
     plain = Trainer(resolve_config(None, None, {**base, "precision": "fp32", "out": str(work / "plain")}),
@@ -89,12 +96,13 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "step_time.csv", index=False)
     command = "python -m e2train.bench.step_time " + shlex.join(
-        ["--data-dir", data_dir, "--dataset", dataset, "--steps", str(steps), "--rounds", str(rounds)])
+        ["--data-dir", data_dir, "--dataset", dataset, "--steps", str(steps), "--rounds", str(rounds),
+         "--device", device] + (["--threads", str(threads)] if threads is not None else []))
     lines = [f"# Wall time per training step, ResNet-20, CIFAR-10, batch {batch_size}", "",
              f"Regenerate: `{command}`", "",
-             f"torch threads: {torch.get_num_threads()}. Variants interleaved in {rounds} rounds of {steps} "
-             "measured steps (after warm-up); ratios to the plain PyTorch loop of the same run. An SMD-dropped "
-             "step counts as a step. Absolute times depend on machine load; compare ratios.", "",
+             f"Device: {device}; torch threads: {torch.get_num_threads()}. Variants interleaved in {rounds} "
+             f"rounds of {steps} measured steps (after warm-up); ratios to the plain PyTorch loop of the same "
+             "run. An SMD-dropped step counts as a step. Absolute times depend on machine load; compare ratios.", "",
              "| variant | mean step (s) | ratio to plain fp32 |", "|---|---|---|"]
     lines += [f"| {r.variant} | {r.mean_step_s:.3f} | {r.ratio_to_plain_fp32:.2f} |" for r in table.itertuples()]
     (out / "step_time.md").write_text("\n".join(lines) + "\n")

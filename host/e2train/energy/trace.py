@@ -34,7 +34,7 @@ COLUMNS: dict[str, str] = {
     "lr": "float64",
     "slu_executed_fraction": "float64",
     "psg_recompute_fraction_hw": "float64",  # per entry, as the psg_wgrad kernel
-    "psg_recompute_fraction_sw": "float64",  # entries the software path computed (whole rows)
+    "psg_recompute_fraction_sw": "float64",  # entries the software path computed at full precision
     "macs_forward": "int64",
     "macs_backward_input": "int64",
     "macs_wgrad_predict": "int64",

@@ -48,7 +48,7 @@ class RunMetrics:
     interrupted: bool
     slu_executed_fraction: float | None
     psg_recompute_fraction_hw: float | None  # per entry, as the psg_wgrad kernel recomputes
-    psg_recompute_fraction_sw: float | None  # entries the software path computed (whole rows)
+    psg_recompute_fraction_sw: float | None  # entries the software path computed at full precision
     energy_model_j: float
     energy_compute_model_j: float
     energy_dram_model_j: float
