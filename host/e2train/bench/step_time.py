@@ -46,7 +46,7 @@ def plain_pytorch_steps(trainer: Trainer, first: int, steps: int) -> list[float]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        float(loss)  # waits for the device, as the trainer does when it records the loss
+        loss.item()  # waits for the device, as the trainer does when it records the loss
         times.append(time.perf_counter() - t0)
     return times
 
