@@ -12,8 +12,9 @@ Codes arrive as float tensors with integer values (the quantizers' output) or in
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,21 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch
         weights_fit = int(w.min()) >= -128 and int(w.max()) <= 127 and 255 * w[0].numel() * 128 < 2**31
         if zero_point is not None and weights_fit and onednn_int8_conv_is_exact():
             return _conv2d_onednn_int8(x, zero_point, w, stride, padding)
-    return F.conv2d(x.to(dtype), w.to(dtype), stride=stride, padding=padding)
+    with _full_float32(x.device):
+        return F.conv2d(x.to(dtype), w.to(dtype), stride=stride, padding=padding)
+
+
+@contextlib.contextmanager
+def _full_float32(device: torch.device) -> Iterator[None]:
+    """cuDNN may run float32 convolutions in TF32 (10-bit mantissa), which rounds 16-bit codes: the
+    exact float paths need full float32 there.  The other cuDNN settings are kept as they are."""
+    if device.type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                     allow_tf32=False):
+        yield
 
 
 @functools.cache
@@ -135,7 +150,8 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     peak = _max_abs(g)
     if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT:
         dtype = _exact_dtype(peak * weight_sum)
-        return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
+        with _full_float32(g.device):
+            return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
     g16 = g.to(torch.int16)
     high, low = torch.bitwise_right_shift(g16, 8), torch.bitwise_and(g16, 255)  # g = 256 high + low
     int8_weights = int(w.min()) >= -128 and int(w.max()) <= 127
@@ -144,8 +160,9 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
                  for part, zero_point in ((high, 128), (low, 0))]
     else:
         w32 = w.to(torch.float32)
-        parts = [torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride, padding=padding)
-                 for part in (high, low)]
+        with _full_float32(g.device):
+            parts = [torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride,
+                                                padding=padding) for part in (high, low)]
     return parts[0].double().mul_(256).add_(parts[1])
 
 
