@@ -42,6 +42,7 @@ def test_variants_are_named_and_unsafe_characters_replaced() -> None:
     ({"seeds": [-1]}, "non-negative integers"),
     ({"retries": -1}, "retries must be"),
     ({"command": "lista train"}, "cannot be swept"),
+    ({"variants": {"a": {"lr": 0.1}}, "reference": "b"}, "reference 'b' is not a variant"),
     ({"variants": {"a": {"lr": 0.1}, "b": {"lr": 0.2}}, "grid": {"smd": [0.5]}, "seeds": [0]}, None),
 ])
 def test_bad_specs_name_the_problem(data, message) -> None:

@@ -81,3 +81,25 @@ def test_cli_sweep_and_its_report(tiny, local_ray, tmp_path: Path) -> None:
     assert "Accuracy against modelled energy" in page and "data:image/png;base64" in page
     bad = CliRunner().invoke(cli, ["sweep", "--grid", "learning_rate=0.1", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown option(s) learning_rate" in bad.output
+
+
+def test_the_report_compares_with_the_reference_variant_and_draws_training_curves(tiny, local_ray,
+                                                                                  tmp_path: Path) -> None:
+    from e2train.report.sweep import DELTA, load_sweep, render_sweep_html, summary_rows, sweep_figures, training_curves
+
+    spec = SweepSpec(base={**tiny, "iters": 8, "eval_every": 1}, seeds=[0], reference="full",
+                     variants={"full": {"smd": 0.0}, "dropped": {"smd": 0.5}}).validate()
+    out = tmp_path / "ref"
+    run_sweep(spec, out)
+    report = load_sweep(out)
+    acc = report.summary.set_index("variant")["test_accuracy_mean"]
+    delta = report.summary.set_index("variant")[DELTA]
+    assert delta["full"] == 0.0 and delta["dropped"] == acc["dropped"] - acc["full"]
+    header, rows = summary_rows(report)
+    assert header[3] == "Δ top-1 vs full" and rows[0][3] == "+0.00 pt"
+    curves = training_curves(report)
+    assert set(curves["configuration"]) == {"full", "dropped"}
+    last = curves.groupby("configuration").tail(1).set_index("configuration")
+    assert last.loc["full", "energy_model_j"] == report.summary.set_index("variant").loc["full", "energy_model_j_mean"]
+    page = render_sweep_html(report, sweep_figures(report))
+    assert "Accuracy against cumulative energy" in page and page.count("data:image/png;base64") == 2

@@ -128,7 +128,8 @@ def energy_report(run_dirs: tuple[Path, ...], baseline_dir: Path | None, fmt: st
 
 def _sweep_report(folder: Path, fmt: str, output: Path | None, plots_dir: Path | None,
                   html_file: Path | None) -> None:
-    """A sweep folder: the per-configuration table over seeds, and the Pareto plot on request."""
+    """A sweep folder: the per-configuration table over seeds, and the plots (Pareto, accuracy against
+    cumulative energy) on request."""
     from e2train.report.sweep import load_sweep, summary_rows
 
     report = load_sweep(folder)
@@ -154,14 +155,14 @@ def _sweep_report(folder: Path, fmt: str, output: Path | None, plots_dir: Path |
     if plots_dir is not None or html_file is not None:
         from e2train.report.html import write_html
         from e2train.report.plots import write_figures
-        from e2train.report.sweep import pareto_figure, render_sweep_html
+        from e2train.report.sweep import render_sweep_html, sweep_figures
 
-        figure = pareto_figure(report)
-        if plots_dir is not None and figure is not None:
-            for path in write_figures({"pareto": figure}, plots_dir):
+        figures = sweep_figures(report)
+        if plots_dir is not None:
+            for path in write_figures(figures, plots_dir):
                 click.echo(f"wrote {path}", err=True)
         if html_file is not None:
-            click.echo(f"wrote {write_html(html_file, render_sweep_html(report, figure))}", err=True)
+            click.echo(f"wrote {write_html(html_file, render_sweep_html(report, figures))}", err=True)
 
 
 def _write_visuals(runs: list[Run], metrics: list[RunMetrics], notes: list[str], baseline: Run | None,

@@ -40,7 +40,8 @@ def read_states(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically: a reader (or a crash) sees the old file or the new one, never half of one."""
+    """Atomically: a reader (or a crash) sees the old file or the new one, never half of one.  Keys keep
+    their order: a spec's variants are the report's row order."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     os.replace(tmp, path)

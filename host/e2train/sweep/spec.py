@@ -8,6 +8,7 @@
     grid: {smd: [0.0, 0.5], psg: [false, true]}     # every combination
     seeds: [0, 1, 2]
     retries: 2                                      # attempts after a crash or an unexpected error
+    reference: 8-bit                                # optional: the variant the report's delta top-1 is against
 
 The trials are variants x grid x seeds; each trial's overrides are base, then its variant, then its
 grid point, then its seed.  A trial's name is derived from the values that vary (variant, grid values
@@ -29,7 +30,7 @@ import yaml
 from e2train.config import PRESETS, ConfigError, TrainConfig
 
 COMMANDS = ("train",)
-SPEC_KEYS = ("command", "base", "variants", "grid", "seeds", "retries")
+SPEC_KEYS = ("command", "base", "variants", "grid", "seeds", "retries", "reference")
 SHIPPED_SPECS = "e2train.sweep.specs"  # package holding the specs that ship with e2train, by file stem
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
@@ -53,6 +54,7 @@ class SweepSpec:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     retries: int = 1
+    reference: str | None = None  # a variant name: the report gives every configuration's accuracy against it
 
     def validate(self) -> SweepSpec:
         if self.command not in COMMANDS:
@@ -79,6 +81,9 @@ class SweepSpec:
             raise SweepSpecError(f"seeds repeat: {self.seeds!r}")
         if not isinstance(self.retries, int) or self.retries < 0:
             raise SweepSpecError(f"retries must be an integer >= 0, got {self.retries!r}")
+        if self.reference is not None and self.reference not in self.variants:
+            raise SweepSpecError(f"reference {self.reference!r} is not a variant; variants: "
+                                 f"{', '.join(self.variants) or 'none'}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
