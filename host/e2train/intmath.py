@@ -45,12 +45,11 @@ def _exact_dtype(bound: int) -> torch.dtype:
     raise OverflowError(f"integer products of magnitude up to {bound} cannot be computed exactly in floats")
 
 
-def conv2d_dtype(x: torch.Tensor, w: torch.Tensor, x_min_max: tuple[int, int] | None = None) -> torch.dtype:
+def conv2d_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
     """The float type ``conv2d`` returns: float32 when every partial sum stays below 2**24."""
     # x: (B, Cin, H, W), w: (Cout, Cin, kh, kw).  Every partial sum of output channel c is bounded
     # by max|x| * sum|w_c|: far tighter than K * 255 * 127, so float32 is usually exact.
-    lo, hi = x_min_max or _min_max(x)
-    return _exact_dtype(max(-lo, hi) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0)
+    return _exact_dtype(_max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0)
 
 
 def input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
@@ -58,17 +57,22 @@ def input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
     return _exact_dtype(_max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0)
 
 
-def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, x_signed: bool | None = None) -> torch.Tensor:
     """Exact conv of integer codes; returns integer values in float32 or float64 (``conv2d_dtype``).
 
     8-bit codes on a CPU go through oneDNN's int8 convolution (VNNI/AMX: about four times a float32
     conv) where it is exact on this machine; its int32 accumulators become float32 exactly below
-    2**24, the same bound as the float32 path, so both give the same numbers.
+    2**24, the same bound as the float32 path, so both give the same numbers (the int8 route's result
+    is channels-last).  ``x_signed`` says the codes are activation codes ([-127, 127] or [0, 255]):
+    when that range alone keeps the bound, the pass over x that measures it is skipped.
     """
-    x_min_max = _min_max(x)
-    dtype = conv2d_dtype(x, w, x_min_max)
+    weight_sum = int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
+    if x_signed is not None and (127 if x_signed else 255) * weight_sum < FP32_EXACT:
+        dtype, zero_point = torch.float32, (128 if x_signed else 0)  # the measured bound can only be lower
+    else:
+        lo, hi = _min_max(x)
+        dtype, zero_point = _exact_dtype(max(-lo, hi) * weight_sum), _uint8_zero_point(lo, hi)
     if dtype == torch.float32 and x.device.type == "cpu" and x.numel() and w.numel():
-        zero_point = _uint8_zero_point(*x_min_max)
         weights_fit = int(w.min()) >= -128 and int(w.max()) <= 127 and 255 * w[0].numel() * 128 < 2**31
         if zero_point is not None and weights_fit and onednn_int8_conv_is_exact():
             return _conv2d_onednn_int8(x, zero_point, w, stride, padding)
@@ -131,9 +135,8 @@ def _conv2d_onednn_int8(x: torch.Tensor, zero_point: int, w: torch.Tensor, strid
         x_u8 = (x + zero_point if zero_point else x).to(torch.uint8, memory_format=torch.channels_last)
     conv = ([stride] * 2, [padding] * 2, [1, 1], 1)  # stride, padding, dilation, groups
     packed = torch.ops.onednn.qconv_prepack(w.to(torch.int8), unit_scales, 1.0, zero_point, *conv, list(x.shape))
-    out = torch.ops.onednn.qconv2d_pointwise(x_u8, 1.0, zero_point, packed, unit_scales, zero_points, None, *conv,
-                                             1.0, 0, torch.float32, "none", [], "")
-    return out.contiguous()  # the standard layout: downstream float ops then sum in the same order as before
+    return torch.ops.onednn.qconv2d_pointwise(x_u8, 1.0, zero_point, packed, unit_scales, zero_points, None, *conv,
+                                              1.0, 0, torch.float32, "none", [], "")  # channels-last
 
 
 def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size, stride: int,
@@ -163,7 +166,8 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
         with _full_float32(g.device):
             parts = [torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride,
                                                 padding=padding) for part in (high, low)]
-    return parts[0].double().mul_(256).add_(parts[1])
+    out = torch.empty(input_shape, dtype=torch.float64, device=g.device)  # standard layout, whatever the parts'
+    return torch.mul(parts[0], 256, out=out).add_(parts[1])
 
 
 def _input_grad_onednn_int8(part: torch.Tensor, zero_point: int, w: torch.Tensor, input_shape: torch.Size,

@@ -60,8 +60,10 @@ def test_conv2d_exact_including_maximal_codes(b, cin, cout, ksize, stride, seed,
     with pytest.MonkeyPatch.context() as patch:
         if not int8_kernel:
             patch.setattr(intmath, "onednn_int8_conv_is_exact", lambda: False)
-        got = intmath.conv2d(x, w, stride, padding)
-    assert got.dtype == intmath.conv2d_dtype(x, w) and got.is_contiguous()
+        got = intmath.conv2d(x, w, stride, padding, x_signed=codes == "signed")
+        unknown_range = intmath.conv2d(x, w, stride, padding)
+    assert got.dtype == unknown_range.dtype == intmath.conv2d_dtype(x, w)
+    assert torch.equal(got, unknown_range)
     assert torch.equal(got.long(), _conv_int64(x, w, stride, padding))
 
 
@@ -150,5 +152,5 @@ def test_input_grad_split_exact_on_both_routes(b, cin, cout, kernel_padding, str
             patch.setattr(intmath, "onednn_int8_conv_is_exact", lambda: False)
         got = intmath.conv2d_input_grad(g, w, shape, stride, padding)
     expected = torch.nn.grad.conv2d_input(shape, w.double(), g.double(), stride=stride, padding=padding)
-    assert got.dtype == intmath.input_grad_dtype(g, w)
+    assert got.dtype == intmath.input_grad_dtype(g, w) and got.is_contiguous()
     assert torch.equal(got.double(), expected)

@@ -61,7 +61,7 @@ class TorchKernels:
     """Exact integer math with torch (float32 where provably exact, int8 limbs, float64)."""
 
     def forward(self, x_codes, w_codes, stride, padding, x_signed):
-        return intmath.conv2d(x_codes, w_codes, stride, padding)
+        return intmath.conv2d(x_codes, w_codes, stride, padding, x_signed)
 
     def input_grad(self, g_codes, w_codes, input_shape, stride, padding):
         return intmath.conv2d_input_grad(g_codes, w_codes, input_shape, stride, padding)
@@ -84,7 +84,9 @@ class _Int8Conv(torch.autograd.Function):
         ctx.save_for_backward(qx.codes, qx.scale, qw.codes, qw.scale)
         ctx.layer = layer
         ctx.input_shape = x.shape
-        return (acc * scale).to(x.dtype)
+        # Written into a standard-layout tensor in the same pass: a kernel may return channels-last, and
+        # the layers after this one must see the same layout (and so sum in the same order) on every backend.
+        return torch.mul(acc, scale, out=torch.empty(acc.shape, dtype=x.dtype, device=acc.device))
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
