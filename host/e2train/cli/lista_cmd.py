@@ -18,7 +18,7 @@ from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from e2train.backends import BACKEND_MODULES
-from e2train.cli.user_error import UserError, storage_error
+from e2train.cli.user_error import UserError, run_error
 from e2train.errors import E2TrainError
 from e2train.lista.config import METHODS, PRESETS
 
@@ -121,10 +121,8 @@ def train(preset: str, methods: str | None, resume: bool, force: bool, out: str,
                                            f"best val {report.best_val_db:.2f} dB")
 
             summary = train_run(cfg, run_dir, resume=resume, force=force, on_step=show, should_stop=stop)
-    except E2TrainError as err:
-        raise UserError(str(err)) from err
-    except OSError as err:
-        user_error = storage_error(err, run_dir)
+    except (E2TrainError, OSError) as err:
+        user_error = run_error(err, run_dir)
         if user_error is None:
             raise
         raise user_error from err

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from e2train.cli.power_options import source_options, with_roots
-from e2train.cli.user_error import UserError, storage_error
+from e2train.cli.user_error import run_error
 from e2train.config import BACKENDS, PRESETS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
@@ -114,10 +114,8 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
                                   force=force, power_options=power_options)
                 progress.start(trainer.total_iters, trainer.start_iter, f"{cfg.model} on {cfg.dataset}")
                 summary = trainer.run()
-    except E2TrainError as err:
-        raise UserError(str(err)) from err
-    except OSError as err:
-        user_error = storage_error(err, run_dir)
+    except (E2TrainError, OSError) as err:
+        user_error = run_error(err, run_dir)
         if user_error is None:
             raise
         raise user_error from err

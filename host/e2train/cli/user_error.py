@@ -7,6 +7,8 @@ import errno
 
 import click
 
+from e2train.errors import E2TrainError
+
 
 class UserError(click.ClickException):
     exit_code = 2
@@ -25,3 +27,13 @@ def storage_error(err: OSError, run_dir: object) -> UserError | None:
     return UserError(f"cannot write{where}: {err.strerror or err}. The run folder {run_dir} keeps every "
                      "iteration up to its last checkpoint; free space or fix permissions, then rerun with "
                      "--resume")
+
+
+def run_error(err: Exception, run_dir: object) -> UserError | None:
+    """What a command that writes a run folder shows for ``err``: a library error's own one-line message,
+    a storage failure with what the folder keeps; None for anything else (a bug, shown with its traceback)."""
+    if isinstance(err, E2TrainError):
+        return UserError(str(err))
+    if isinstance(err, OSError):
+        return storage_error(err, run_dir)
+    return None

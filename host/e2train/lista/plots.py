@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-DPI = 110
+from e2train.report.plots import label_axes, new_figure
 
 
 def _series(rows: list[dict], value: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -33,8 +32,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def plot_nmse(rows: list[dict], path: Path, title: str, fixed_rows: list[dict] | None = None) -> Path:
     """NMSE (dB) against layer (iteration for ISTA/FISTA); fixed-point curves dashed when given."""
-    fig = Figure(figsize=(6.4, 4.4), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(6.4, 4.4)
     ax = fig.add_subplot()
     colors: dict[str, str] = {}
     for method, (layers, values) in _series(rows, "nmse_db").items():
@@ -42,24 +40,15 @@ def plot_nmse(rows: list[dict], path: Path, title: str, fixed_rows: list[dict] |
         colors[method] = line.get_color()
     for method, (layers, values) in _series(fixed_rows or [], "nmse_db_fixed").items():
         ax.plot(layers, values, linestyle="--", color=colors.get(method), label=f"{method} (int8 x int16 kernel)")
-    ax.set_xlabel("layer (iteration for ISTA / FISTA)")
-    ax.set_ylabel("test NMSE (dB)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    label_axes(ax, "layer (iteration for ISTA / FISTA)", "test NMSE (dB)", title)
     return _save(fig, path)
 
 
 def plot_thresholds(rows: list[dict], path: Path, title: str) -> Path:
     """Learned threshold theta_k per layer for every learned method."""
-    fig = Figure(figsize=(6.4, 4.4), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(6.4, 4.4)
     ax = fig.add_subplot()
     for method, (layers, values) in _series(rows, "threshold").items():
         ax.plot(layers, values, marker="o", markersize=3, label=method)
-    ax.set_xlabel("layer")
-    ax.set_ylabel("threshold theta_k")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    label_axes(ax, "layer", "threshold theta_k", title)
     return _save(fig, path)

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from e2train.report.html import esc, figure_html, page_html, table_html
-from e2train.report.plots import new_figure
+from e2train.report.plots import label_axes, new_figure
 from e2train.report.tables import fmt_pct
 from e2train.run_dir import EVAL_FILE
 from e2train.sweep.folder import FINISHED, read_spec, read_states
@@ -122,11 +122,7 @@ def pareto_figure(report: SweepReport) -> Figure | None:
     for e, a, row in zip(energy, accuracy, s.to_dict("records"), strict=True):
         ax.annotate(configuration_label(row, report.keys), (e, 100 * a), textcoords="offset points",
                     xytext=(5, 4), fontsize=7)
-    ax.set_xlabel("modelled energy per run (J)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Accuracy against energy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    label_axes(ax, "modelled energy per run (J)", "test accuracy (%)", "Accuracy against energy")
     return fig
 
 
@@ -155,11 +151,8 @@ def curves_figure(report: SweepReport) -> Figure | None:
     ax = fig.add_subplot()
     for name, c in curves.groupby("configuration", sort=False):
         ax.plot(c[ENERGY], 100 * c[ACCURACY], "o-", markersize=3, label=str(name))
-    ax.set_xlabel("modelled energy so far (J)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Accuracy against cumulative energy (mean over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    label_axes(ax, "modelled energy so far (J)", "test accuracy (%)",
+               "Accuracy against cumulative energy (mean over seeds)")
     return fig
 
 
