@@ -91,3 +91,11 @@ def test_the_ablation_spec_trains_exactly_the_committed_ablation_runs() -> None:
         from_spec = resolve_config(values.pop("preset"), None, values)
         from_bench = resolve_config(preset, None, {"dataset": "imagefolder", "data_dir": "d", "iters": 400})
         assert from_spec == from_bench, label
+
+
+def test_trials_are_submitted_seed_major_in_the_spec_order() -> None:
+    from e2train.sweep.runner import submission_order
+
+    spec = SweepSpec(variants={"b": {"smd": 0.5}, "a": {}}, seeds=[2, 0]).validate()
+    order = [t.name for t in submission_order(spec.trials(), spec.seeds)]
+    assert order == ["b__seed=2", "a__seed=2", "b__seed=0", "a__seed=0"]

@@ -101,7 +101,7 @@ def run_sweep(spec: SweepSpec, out: Path, *, address: str | None = None, cpus_pe
     out = Path(out)
     prepare_folder(spec, out)
     states = read_states(out)
-    todo = [t for t in trials if not RunDir(out / t.name).finished]
+    todo = submission_order([t for t in trials if not RunDir(out / t.name).finished], spec.seeds)
     for t in trials:
         if t not in todo:  # finished in an earlier sitting (its record may predate this states file)
             states[t.name] = {**states.get(t.name, {}), "trial": t.name, "status": FINISHED, "error": None}
@@ -129,6 +129,13 @@ def run_sweep(spec: SweepSpec, out: Path, *, address: str | None = None, cpus_pe
         if owns_ray:
             ray.shutdown()
     return states
+
+
+def submission_order(trials: list[Trial], seeds: list[int]) -> list[Trial]:
+    """Seed-major, the spec's order within a seed: Ray starts tasks roughly as submitted, so a sweep cut
+    short (a long one runs across sittings) has every configuration at its first seeds, not some
+    configurations at every seed and others at none."""
+    return sorted(trials, key=lambda t: seeds.index(t.params["seed"]))
 
 
 def _collect(ray, refs: dict, states: dict, live: dict, changed: Callable[[], None]) -> None:
