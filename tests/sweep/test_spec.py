@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,16 @@ def test_trials_are_submitted_seed_major_in_the_spec_order() -> None:
     spec = SweepSpec(variants={"b": {"smd": 0.5}, "a": {}}, seeds=[2, 0]).validate()
     order = [t.name for t in submission_order(spec.trials(), spec.seeds)]
     assert order == ["b__seed=2", "a__seed=2", "b__seed=0", "a__seed=0"]
+
+
+def test_a_folder_made_before_a_spec_key_existed_continues(tmp_path: Path) -> None:
+    """sweep.json of an earlier version lacks keys added since (here 'reference'): the same sweep, not another."""
+    from e2train.sweep.folder import SPEC_FILE
+    from e2train.sweep.runner import SweepError, prepare_folder
+
+    spec = SweepSpec(variants={"a": {}}, seeds=[0]).validate()
+    older = {k: v for k, v in spec.to_dict().items() if k != "reference"}
+    (tmp_path / SPEC_FILE).write_text(json.dumps(older))
+    prepare_folder(spec, tmp_path)
+    with pytest.raises(SweepError, match="holds a different sweep"):
+        prepare_folder(SweepSpec(variants={"a": {}}, seeds=[1]).validate(), tmp_path)

@@ -36,7 +36,7 @@ from e2train.sweep.folder import (
     read_states,
     write_json,
 )
-from e2train.sweep.spec import SweepSpec, Trial
+from e2train.sweep.spec import SweepSpec, Trial, spec_from_dict
 from e2train.sweep.trial import run_trial
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ def prepare_folder(spec: SweepSpec, out: Path) -> None:
     path = out / SPEC_FILE
     if path.exists():
         try:
-            earlier = json.loads(path.read_text(encoding="utf-8"))
+            # through the spec type: keys added to specs since the folder was made take their defaults
+            earlier = spec_from_dict(json.loads(path.read_text(encoding="utf-8")), str(path)).to_dict()
         except json.JSONDecodeError as err:
             raise SweepError(f"{path} is corrupt ({err}); delete it only if {out} holds no other sweep") from err
         if earlier != spec.to_dict():
