@@ -79,7 +79,11 @@ def quantize_activation(x: torch.Tensor, value_range: torch.Tensor, signed: bool
 
 def quantize_gradient(g: torch.Tensor) -> Quantized:
     """Signed 16-bit codes with a per-tensor scale from max |g|."""
-    scale = (g.detach().abs().amax().clamp_min(_TINY) / GRAD_QMAX) if g.numel() else g.new_ones(())
+    if g.numel():
+        lo, hi = torch.aminmax(g.detach())  # max |g| without a |g| temporary
+        scale = torch.maximum(-lo, hi).clamp_min(_TINY) / GRAD_QMAX
+    else:
+        scale = g.new_ones(())
     return Quantized(quantize_codes(g.detach(), scale, -GRAD_QMAX, GRAD_QMAX), scale, True)
 
 

@@ -105,8 +105,9 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
     # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
     g = quant.quantize_gradient(grad_out)
     cout, cin = weight_shape[:2]
-    msb = quant.msb4(x_codes.to(torch.int16), x_signed)
-    residual = x_codes.to(torch.int16).sub_(msb, alpha=16)  # in [-8, 15]
+    codes = x_codes.to(torch.int16)
+    msb = quant.msb4(codes, x_signed)
+    residual = codes.sub_(msb, alpha=16)  # in [-8, 15]
     sums = intmath.conv2d_weight_int8([msb, residual], g.codes, tuple(weight_shape[2:]), stride, padding)
     pred = sums[:, :cin].reshape(cout, -1)  # (N, K)
     full = 16 * pred + sums[:, cin:].reshape(cout, -1)
