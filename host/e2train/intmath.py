@@ -151,7 +151,7 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     # g: (B, Cout, Ho, Wo); input channel c sums products with the weights w[:, c]
     weight_sum = int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
     peak = _max_abs(g)
-    if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT:
+    if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT or peak >= 2**15:  # no byte split
         dtype = _exact_dtype(peak * weight_sum)
         with _full_float32(g.device):
             return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)

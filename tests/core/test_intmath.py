@@ -154,3 +154,11 @@ def test_input_grad_split_exact_on_both_routes(b, cin, cout, kernel_padding, str
     expected = torch.nn.grad.conv2d_input(shape, w.double(), g.double(), stride=stride, padding=padding)
     assert got.dtype == intmath.input_grad_dtype(g, w) and got.is_contiguous()
     assert torch.equal(got.double(), expected)
+
+
+def test_input_grad_of_codes_wider_than_16_bits_is_exact() -> None:
+    """The byte split is for 16-bit codes: wider integers take the float64 route, not a wrapped int16."""
+    g = torch.full((1, 4, 3, 3), 40000.0)
+    w = torch.full((4, 1, 3, 3), 50.0)
+    got = intmath.conv2d_input_grad(g, w, torch.Size([1, 1, 3, 3]), 1, 1)
+    assert torch.equal(got.double(), torch.nn.grad.conv2d_input((1, 1, 3, 3), w.double(), g.double(), padding=1))
