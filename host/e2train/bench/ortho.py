@@ -58,13 +58,20 @@ def markdown(rows: pd.DataFrame, command: str, iters: int) -> str:
 @click.option("--cpus-per-trial", default=1, show_default=True, help="Torch threads per run (runs in parallel).")
 @click.option("--out", default="runs/ortho", show_default=True, type=click.Path(file_okay=False))
 @click.option("--results", default=str(REPO_ROOT / "measurements"), show_default=True)
-def main(data_dir: str, dataset: str, iters: int, seeds: str, cpus_per_trial: int, out: str, results: str) -> None:
+@click.option("--table-only", is_flag=True,
+              help="Train nothing: write the table from the trials finished so far (a sweep between sittings).")
+def main(data_dir: str, dataset: str, iters: int, seeds: str, cpus_per_trial: int, out: str, results: str,
+         table_only: bool) -> None:
     """Run the orthogonality sweep (resuming finished or partial runs) and write the table."""
     spec = load_spec(SPEC)
     spec.base.update(data_dir=data_dir, dataset=dataset, iters=iters)
     spec.seeds = [int(s) for s in seeds.split(",")]
-    run_all_trials(spec, Path(out), cpus_per_trial)
-    rows = pd.DataFrame([trial_row(t.params["variant"], t.params["seed"], Path(out) / t.name) for t in spec.trials()])
+    if not table_only:
+        run_all_trials(spec, Path(out), cpus_per_trial)
+    finished = [t for t in spec.trials() if RunDir(Path(out) / t.name).finished]
+    if not finished:
+        raise click.ClickException(f"no finished trial in {out} yet")
+    rows = pd.DataFrame([trial_row(t.params["variant"], t.params["seed"], Path(out) / t.name) for t in finished])
     results_dir = Path(results)
     results_dir.mkdir(parents=True, exist_ok=True)
     rows.to_csv(results_dir / "ortho_cifar10.csv", index=False)
