@@ -206,6 +206,33 @@ def test_the_benchmark_table_has_mean_and_spread_per_penalty() -> None:
     assert "| SRIP | 2 | 55.0% ± 7.1% | 10 | 1 | 1.00% |" in text
 
 
+def test_the_table_between_sittings_counts_only_finished_trials(tmp_path) -> None:
+    """--table-only trains nothing and averages the finished seeds; an interrupted run is left out."""
+    import json
+
+    from click.testing import CliRunner
+
+    from e2train.bench.ortho import main
+
+    def summary(name: str, accuracy: float, **extra) -> None:
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "summary.json").write_text(json.dumps(
+            {"test_accuracy": accuracy, "train_time_s": 5.0, "energy_model_j": 10.0, "energy_ortho_model_j": 0.1,
+             **extra}))
+
+    summary("none__seed=0", 0.70)
+    summary("SRIP__seed=0", 0.72)
+    summary("SRIP__seed=1", 0.74)
+    summary("SO__seed=0", 0.10, interrupted=True)
+    common = ["--data-dir", "x", "--iters", "10", "--seeds", "0,1", "--results", str(tmp_path / "m"), "--table-only"]
+    result = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "m" / "ortho_cifar10.md").read_text()
+    assert "| none | 1 | 70.0% |" in table and "| SRIP | 2 | 73.0% ± 1.4% |" in table and "| SO |" not in table
+    empty = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "none")])
+    assert empty.exit_code != 0 and "no finished trial" in empty.output
+
+
 @pytest.mark.parametrize("shape", [(144, 32), (32, 144)])
 def test_gram_counts_are_the_measured_forward_plus_one_symmetric_product(shape) -> None:
     """The forward Gram products are measured by torch's FLOP counter; the backward is charged as one
