@@ -49,12 +49,22 @@ def conv2d_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
     """The float type ``conv2d`` returns: float32 when every partial sum stays below 2**24."""
     # x: (B, Cin, H, W), w: (Cout, Cin, kh, kw).  Every partial sum of output channel c is bounded
     # by max|x| * sum|w_c|: far tighter than K * 255 * 127, so float32 is usually exact.
-    return _exact_dtype(_max_abs(x) * int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0)
+    return _exact_dtype(_max_abs(x) * _output_weight_sum(w))
 
 
 def input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
     """The float type ``conv2d_input_grad`` returns (input channel c sums products with w[:, c])."""
-    return _exact_dtype(_max_abs(g) * int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0)
+    return _exact_dtype(_max_abs(g) * _input_weight_sum(w))
+
+
+def _output_weight_sum(w: torch.Tensor) -> int:
+    """max over output channels of sum |w|: with max |x|, the bound of every forward partial sum."""
+    return int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
+
+
+def _input_weight_sum(w: torch.Tensor) -> int:
+    """max over input channels of sum |w|: with max |g|, the bound of every input-gradient partial sum."""
+    return int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
 
 
 def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, x_signed: bool | None = None) -> torch.Tensor:
@@ -66,7 +76,7 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, x_signed
     is channels-last).  ``x_signed`` says the codes are activation codes ([-127, 127] or [0, 255]):
     when that range alone keeps the bound, the pass over x that measures it is skipped.
     """
-    weight_sum = int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
+    weight_sum = _output_weight_sum(w)
     if x_signed is not None and (127 if x_signed else 255) * weight_sum < FP32_EXACT:
         dtype, zero_point = torch.float32, (128 if x_signed else 0)  # the measured bound can only be lower
     else:
@@ -149,7 +159,7 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     (exact: results stay below 2**53).
     """
     # g: (B, Cout, Ho, Wo); input channel c sums products with the weights w[:, c]
-    weight_sum = int(w.abs().sum(dim=(0, 2, 3)).max()) if w.numel() else 0
+    weight_sum = _input_weight_sum(w)
     peak = _max_abs(g)
     if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT or peak >= 2**15:  # no byte split
         dtype = _exact_dtype(peak * weight_sum)
