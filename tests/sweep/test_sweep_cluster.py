@@ -80,7 +80,7 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_trial_resumes(tiny, tmp_pa
     killed: list[int] = []
     killer = threading.Thread(target=_kill_the_trial_worker_after_its_first_checkpoint,
                               args=(tmp_path / trial.name, killed))
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         killer.start()
         states = run_sweep(spec, tmp_path)

@@ -103,3 +103,21 @@ def test_the_report_compares_with_the_reference_variant_and_draws_training_curve
     assert last.loc["full", "energy_model_j"] == report.summary.set_index("variant").loc["full", "energy_model_j_mean"]
     page = render_sweep_html(report, sweep_figures(report))
     assert "Accuracy against cumulative energy" in page and page.count("data:image/png;base64") == 2
+
+
+def test_a_local_sweep_starts_its_own_ray_beside_another_cluster(tmp_path: Path) -> None:
+    """Without --address a sweep never joins a Ray it happens to find (RAY_ADDRESS, or the file a
+    `ray start` leaves in /tmp/ray): joining one with num_cpus set is an error, and CI once hit it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from e2train.sweep.runner import _init_ray\n"
+            "ray, owned = _init_ray(None, 1)\n"
+            "print(owned, int(ray.cluster_resources()['CPU']))\n"
+            "ray.shutdown()\n")
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}  # a cluster that is not there
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "1"]

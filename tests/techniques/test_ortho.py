@@ -233,6 +233,38 @@ def test_the_table_between_sittings_counts_only_finished_trials(tmp_path) -> Non
     assert empty.exit_code != 0 and "no finished trial" in empty.output
 
 
+def test_an_earlier_sittings_rows_stand_for_the_trials_not_run_now(tmp_path) -> None:
+    """--earlier-rows keeps an earlier CSV's rows for the (penalty, seed) pairs not run now; a pair run
+    now replaces its earlier row; --penalties runs a subset and names the choices when one is unknown."""
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from e2train.bench.ortho import ROW_COLUMNS, main
+
+    (tmp_path / "runs" / "SRIP__seed=1").mkdir(parents=True)
+    (tmp_path / "runs" / "SRIP__seed=1" / "summary.json").write_text(json.dumps(
+        {"test_accuracy": 0.80, "train_time_s": 5.0, "energy_model_j": 10.0, "energy_ortho_model_j": 0.1}))
+    earlier = pd.DataFrame([[p, s, acc, 5.0, 10.0, 0.0, 0.0] for p, s, acc in
+                            [("SRIP", 0, 0.70), ("SRIP", 1, 0.10), ("none", 0, 0.60)]], columns=ROW_COLUMNS)
+    earlier.to_csv(tmp_path / "earlier.csv", index=False)
+    common = ["--data-dir", "x", "--iters", "10", "--results", str(tmp_path / "m"), "--table-only",
+              "--out", str(tmp_path / "runs")]
+    result = CliRunner().invoke(main, [*common, "--seeds", "1", "--penalties", "SRIP",
+                                       "--earlier-rows", str(tmp_path / "earlier.csv")])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(tmp_path / "m" / "ortho_cifar10.csv")
+    assert list(zip(rows["penalty"], rows["seed"], rows["test_accuracy"], strict=True)) == [
+        ("none", 0, 0.60), ("SRIP", 0, 0.70), ("SRIP", 1, 0.80)]  # spec order, the rerun seed replaced
+    assert "--earlier-rows" in (tmp_path / "m" / "ortho_cifar10.md").read_text()
+    unknown = CliRunner().invoke(main, [*common, "--penalties", "SRIP,XO"])
+    assert unknown.exit_code != 0 and "unknown penalty XO" in unknown.output
+    pd.DataFrame({"penalty": ["SO"]}).to_csv(tmp_path / "other.csv", index=False)
+    other = CliRunner().invoke(main, [*common, "--earlier-rows", str(tmp_path / "other.csv")])
+    assert other.exit_code != 0 and "not a table of this benchmark" in other.output
+
+
 @pytest.mark.parametrize("shape", [(144, 32), (32, 144)])
 def test_gram_counts_are_the_measured_forward_plus_one_symmetric_product(shape) -> None:
     """The forward Gram products are measured by torch's FLOP counter; the backward is charged as one

@@ -85,7 +85,9 @@ def _init_ray(address: str | None, num_cpus: int | None):
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            # "local": a private instance even when another Ray runs on this machine (a user's own
+            # cluster, or a stale /tmp/ray/ray_current_cluster), which ray.init() would otherwise join
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise SweepError(f"cannot start or join {where}: {err}") from err
