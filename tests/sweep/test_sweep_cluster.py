@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,35 +17,29 @@ from pathlib import Path
 import pytest
 
 from e2train.energy.trace import read_trace
+from e2train.run_dir import LOCK_FILE
 from e2train.sweep.folder import FINISHED
 from e2train.sweep.runner import run_sweep
 from e2train.sweep.spec import SweepSpec
 
 pytestmark = pytest.mark.slow
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def two_node_cluster(monkeypatch):
-    """`ray start --head` and a second `ray start --address` node, one CPU each; stopped afterwards."""
+    """A head and a second node (their own GCS and raylet processes), one CPU each; only these two are
+    stopped afterwards (``ray stop`` would stop every Ray on the machine, a user's sweep included)."""
     pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # both nodes and the driver on one machine, no token
-    port = _free_port()
-    common = ["--num-cpus", "1", "--disable-usage-stats"]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
-        subprocess.run([RAY, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([RAY, "start", "--address", f"127.0.0.1:{port}", *common],
-                       check=True, capture_output=True, timeout=120)
-        yield f"127.0.0.1:{port}"
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster.address
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        cluster.shutdown()
 
 
 def test_a_sweep_runs_through_address_on_a_two_node_cluster(tiny, two_node_cluster, tmp_path: Path) -> None:
@@ -67,10 +60,9 @@ def _kill_the_trial_worker_after_its_first_checkpoint(run_dir: Path, killed: lis
     deadline = time.monotonic() + 300
     while not (run_dir / "checkpoint.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    found = subprocess.run(["pgrep", "-f", "ray::e2train-trial"], capture_output=True, text=True).stdout.split()
-    for pid in map(int, found):
-        os.kill(pid, signal.SIGKILL)
-        killed.append(pid)
+    pid = json.loads((run_dir / LOCK_FILE).read_text())["pid"]  # the worker running this trial, no other
+    os.kill(pid, signal.SIGKILL)
+    killed.append(pid)
 
 
 def test_a_worker_killed_mid_trial_is_retried_and_the_trial_resumes(tiny, tmp_path: Path) -> None:
