@@ -131,16 +131,19 @@ def test_unpicklable_job_is_refused_before_simulating() -> None:
         run_in_simulator(lambda device: None, "icarus", kernels=("gemm",))
 
 
-def test_rtl_backend_outside_a_simulation_runs_one_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    _require("icarus", ("gemm",))
-    from e2train.backends import device_backend
+def backend_gemm_job(device, a: np.ndarray, b: np.ndarray):  # type: ignore[no-untyped-def]
+    """The backend API on the simulation's device, which the job receives (nothing is looked up)."""
+    from e2train.backends.device_backend import DeviceBackend
 
-    monkeypatch.setattr(device_backend, "_current", None)
-    device_backend.use("rtl")
+    return DeviceBackend(device).gemm(a, b, "i8u8")
+
+
+def test_the_device_backend_runs_on_the_device_a_simulation_passes() -> None:
+    _require("icarus", ("gemm",))
     rng = np.random.default_rng(8)
     a = rng.integers(-128, 128, (3, 5)).astype(np.int8)
     b = rng.integers(0, 256, (5, 4)).astype(np.uint8)
-    got = device_backend.gemm(a, b, "i8u8")
+    got = run_in_simulator(functools.partial(backend_gemm_job, a=a, b=b), "icarus", kernels=("gemm",))
     np.testing.assert_array_equal(got.c, reference.gemm(a, b, "i8u8").c)
     assert got.counters["CYCLES_BUSY"] > 0
 

@@ -1,10 +1,11 @@
-"""Where kernel math runs.  Every backend module exposes the same two functions as
+"""Where kernel math runs.  Every backend exposes the same two functions as
 ``e2train.kernels.reference``::
 
     gemm(a, b, mode="i8i8") -> GemmResult
     psg_wgrad(x, g, tau, x_signed) -> PsgResult
 
-and must agree with the reference bit for bit.  Backends are imported lazily so that a missing
+and must agree with the reference bit for bit: a module for the stateless ones, a ``DeviceBackend``
+(the drivers on a device the caller owns) for "emulate" and "pynq".  Backends are imported lazily so that a missing
 optional tool (a compiler, a simulator, a board) only matters when that backend is asked for.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 from e2train.errors import E2TrainError
 
@@ -30,11 +32,12 @@ class BackendUnavailable(E2TrainError, RuntimeError):
     """A backend was asked for whose tool is missing; the message says how to install it."""
 
 
-def get_backend(name: str) -> ModuleType:
-    """Import a backend module by name, with a clear error for unknown names."""
+def get_backend(name: str) -> ModuleType | Any:
+    """A backend by name (a module, or for a device a new ``DeviceBackend``), with a clear error for
+    unknown names."""
     if name not in BACKEND_MODULES:
         raise ValueError(f"unknown backend {name!r}; allowed: {', '.join(BACKEND_MODULES)}")
     module = importlib.import_module(BACKEND_MODULES[name])
     if name in DRIVEN_BACKENDS:
-        module.use(name)  # the module-level gemm / psg_wgrad now run on that device
+        return module.open_backend(name)
     return module

@@ -300,20 +300,15 @@ class DeviceKernels:
 
 
 def open_backend_device(backend: str) -> Device:
-    """The device a training backend runs on; "rtl" is the device of the running simulation."""
+    """The device a training backend runs on, opened by name ("rtl" is never opened: a simulation passes it)."""
     if backend not in DEVICE_BACKENDS:
         raise ValueError(f"unknown device backend {backend!r}; allowed: {', '.join(DEVICE_BACKENDS)}")
     if backend == "rtl":
-        from e2train.device.cocotb_device import active_device
-
-        device = active_device()
-        if device is None:
-            raise DeviceError(
-                "backend 'rtl' trains inside a simulation of the RTL, and none is running in this process: "
-                "use e2train.train.in_simulator.train_in_simulator(cfg, run_dir) "
-                "(or `e2train train --backend rtl --sim icarus|verilator`)"
-            )
-        return device
+        raise DeviceError(
+            "backend 'rtl' trains inside a simulation of the RTL, on the device the simulation passes: "
+            "use e2train.train.in_simulator.train_in_simulator(cfg, run_dir) "
+            "(or `e2train train --backend rtl --sim icarus|verilator`)"
+        )
     from e2train.device import open_device
 
     return open_device(backend)

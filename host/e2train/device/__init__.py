@@ -5,8 +5,8 @@
 - ``"emulate"``: ``EmulatedDevice``, in-process, executes the Python reference (fast; for tests
   and for training without hardware);
 - ``"pynq"``: ``PynqDevice``, a board through pynq and an overlay from ``bitstreams/``;
-- ``"rtl"``: the ``CocotbDevice`` of the simulation this code runs in (inside
-  ``run_in_simulator``); outside a simulation there is none to open.
+- ``"rtl"``: never opened by name: the ``CocotbDevice`` exists only inside a simulation, and
+  ``run_in_simulator(job)`` hands it to ``job(device)``.
 """
 
 from __future__ import annotations
@@ -39,16 +39,11 @@ def open_device(name: str, **options: Any) -> Device:
 
         return PynqDevice(**options)
     if name == "rtl":
-        from e2train.device.cocotb_device import active_device
-
-        device = active_device()
-        if device is None:
-            raise DeviceError(
-                "no RTL simulation is running in this process: run the code through "
-                "e2train.device.rtl_sim.run_in_simulator(job) (job(device) gets the device), or use the "
-                "'rtl' backend, which starts a simulation per call"
-            )
-        return device
+        raise DeviceError(
+            "the RTL device exists only inside a simulation: run the code through "
+            "e2train.device.rtl_sim.run_in_simulator(job), which calls job(device) with it, or use the "
+            "'rtl' kernel backend, which starts a simulation per call"
+        )
     raise ValueError(f"unknown device {name!r}; allowed: {', '.join(DEVICE_NAMES)}")
 
 

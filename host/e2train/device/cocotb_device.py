@@ -42,19 +42,6 @@ HANG_SLACK_CYCLES = 200_000
 POLL_MIN_CYCLES = 8
 POLL_MAX_CYCLES = 256
 
-_active: CocotbDevice | None = None
-
-
-def active_device() -> CocotbDevice | None:
-    """The device of the simulation this process is running, if any (set by ``cocotb_entry``)."""
-    return _active
-
-
-def set_active_device(device: CocotbDevice | None) -> None:
-    global _active
-    _active = device
-
-
 class AxiRamMemory(MirroredMemory):
     """Device memory = the ``AxiRam`` models' shared sparse memory (what the RTL's masters see)."""
 

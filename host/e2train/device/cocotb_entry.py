@@ -24,7 +24,6 @@ from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 from cocotbext.axi.sparse_memory import SparseMemory
 
-from e2train.device import cocotb_device
 from e2train.device.cocotb_device import CocotbDevice
 from e2train.device.rtl_sim import CLOCK_NS, JOB_ENV, KERNEL_PREFIX, JobSpec
 
@@ -82,7 +81,6 @@ async def device_job(dut: Any) -> None:
         clock_hz=1e9 / CLOCK_NS,
         sim=spec.sim,
     )
-    cocotb_device.set_active_device(device)
 
     def call() -> dict[str, Any]:
         try:
@@ -90,8 +88,5 @@ async def device_job(dut: Any) -> None:
         except BaseException as exc:  # noqa: BLE001 - transported to the caller, who re-raises it
             return {"ok": False, "exception": exc, "traceback": traceback.format_exc()}
 
-    try:
-        outcome = await bridge(call)()
-    finally:
-        cocotb_device.set_active_device(None)
+    outcome = await bridge(call)()
     _save(spec.result_path, outcome)
