@@ -61,7 +61,7 @@ class TrainConfig:
     ortho_srip_form: str = "sigma"  # sigma (the paper) or sigma_squared (the official code)
     ortho_persistent: bool = False  # SRIP starts from the previous step's vector
     seed: int = 0
-    device: str = "cpu"
+    torch_device: str = "cpu"  # where torch computes (cpu, cuda:N); the FPGA device is `backend`
     backend: str = "torch"
     sim: str = "icarus"  # simulator of the RTL when backend="rtl"
     energy_profile: str = "fpga_zynq7020_prior"
@@ -216,6 +216,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+RENAMED_OPTIONS = {"device": "torch_device"}  # old name -> new, for config.json files of earlier runs
+
+
+def with_current_names(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with options renamed since an earlier version under their current names."""
+    return {RENAMED_OPTIONS.get(k, k): v for k, v in values.items()}
+
+
 def resolve_config(preset: str | None = None, config_file: str | None = None,
                    overrides: dict[str, Any] | None = None, validate: bool = True) -> TrainConfig:
     """``validate=False`` leaves the values unchecked (a template to edit, e.g. still without data_dir)."""
@@ -227,6 +235,7 @@ def resolve_config(preset: str | None = None, config_file: str | None = None,
     if config_file is not None:
         values.update(load_config_file(config_file))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values = with_current_names(values)
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:

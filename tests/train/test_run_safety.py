@@ -88,6 +88,31 @@ def test_mid_epoch_checkpoints_make_a_first_epoch_crash_resumable(tmp_path) -> N
     assert resumed.run()["iterations"] == 11
 
 
+def test_a_run_saved_before_device_was_renamed_torch_device_still_resumes(tmp_path) -> None:
+    """Earlier versions called TrainConfig.torch_device "device" (confused with the FPGA device): their
+    checkpoints and config.json files resume under the new name."""
+    import torch
+
+    from e2train.train.checkpoint import save_checkpoint
+
+    def crash(report) -> None:
+        if report.iteration == 4:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError):
+        _trainer(tmp_path, "old", iters=8, checkpoint_every_iters=3, on_iteration=crash).run()
+    state = load_checkpoint(tmp_path / "old")
+    state["config"]["device"] = state["config"].pop("torch_device")  # as an earlier version wrote it
+    save_checkpoint(tmp_path / "old", state)
+    old_file = {**json.loads((tmp_path / "old" / "config.json").read_text())}
+    old_file["device"] = old_file.pop("torch_device")
+    (tmp_path / "old.json").write_text(json.dumps(old_file))
+    cfg = resolve_config(config_file=str(tmp_path / "old.json"))
+    assert cfg.torch_device == "cpu" and torch.device(cfg.torch_device).type == "cpu"
+    resumed = Trainer(cfg, tmp_path / "old", resume=True)
+    assert resumed.start_iter == 3 and resumed.run()["iterations"] == 8
+
+
 def test_sigterm_checkpoints_and_stops(tmp_path) -> None:
     def terminate(report) -> None:
         if report.iteration == 2:

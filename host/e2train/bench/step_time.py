@@ -76,7 +76,7 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
         torch.set_num_threads(threads)
     work = Path(tempfile.mkdtemp(prefix="e2train-steptime-"))
     base = {"dataset": dataset, "data_dir": data_dir, "model": "resnet20", "batch_size": batch_size,
-            "iters": 10**6, "eval_every": 10**6, "checkpoint_every": 10**6, "device": device}
+            "iters": 10**6, "eval_every": 10**6, "checkpoint_every": 10**6, "torch_device": device}
     trainers = {name: Trainer(resolve_config(None, None, {**base, **over, "out": str(work / str(i))}), work / str(i))
                 for i, (name, over) in enumerate(VARIANTS.items())}
     plain = Trainer(resolve_config(None, None, {**base, "precision": "fp32", "out": str(work / "plain")}),

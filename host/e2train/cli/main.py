@@ -66,7 +66,7 @@ def cli(verbose: bool) -> None:
 @click.option("--ortho-persistent/--no-ortho-persistent", default=None,
               help="Start each SRIP power iteration from the previous step's vector (kept in checkpoints).")
 @click.option("--seed", type=int)
-@click.option("--device", help="torch device: cpu, cuda, cuda:1 ...")
+@click.option("--device", "torch_device", help="Where torch computes: cpu, cuda, cuda:1 ... (the FPGA is --backend).")
 @click.option("--backend", type=click.Choice(BACKENDS),
               help="Where the convs' integer kernels run: torch (software), emulate, rtl (simulated RTL), pynq.")
 @click.option("--sim", type=click.Choice(SIMULATORS), help="Simulator of the RTL for --backend rtl.")

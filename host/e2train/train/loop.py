@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from e2train.backends.device_kernels import attach_kernels
-from e2train.config import ConfigError, TrainConfig
+from e2train.config import ConfigError, TrainConfig, with_current_names
 from e2train.data import load_dataset
 from e2train.data.batches import BatchSource
 from e2train.device.base import Device
@@ -147,7 +147,7 @@ class Trainer:
             self._claim_fresh_directory(force)
         self.on_iteration = on_iteration or (lambda report: None)
         self.power_spec = power_spec
-        self.device = torch_device(cfg.device)
+        self.device = torch_device(cfg.torch_device)
         torch.manual_seed(cfg.seed)
         self.dataset = load_dataset(cfg.dataset, cfg.data_dir)
         if cfg.batch_size > len(self.dataset.train_y):
@@ -225,7 +225,7 @@ class Trainer:
 
     def _resume(self) -> None:
         state = load_checkpoint(self.run_dir)
-        saved = dict(state["config"])
+        saved = with_current_names(state["config"])
         for key in ("out",):
             saved.pop(key, None)
         current = {k: v for k, v in self.cfg.to_dict().items() if k != "out"}
