@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from e2train.device.manifest import BOARDS, ManifestError, load_manifest, main, write_manifest
+from e2train.cli.main import cli
+from e2train.device.manifest import BOARDS, ManifestError, load_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 BOARD_DIR = REPO / "fpga" / "board"
@@ -126,9 +128,11 @@ def test_manifest_round_trip_and_cli_check(tmp_path: Path) -> None:
     path = _files(tmp_path)
     m = load_manifest(path)
     assert m.bitstream == tmp_path / "o.bit" and m.part == "xc7z020clg400-1"
-    assert main(["check", str(path)]) == 0
+    ok = CliRunner().invoke(cli, ["overlay", "check", str(path)])
+    assert ok.exit_code == 0 and "checksums OK" in ok.output
     (tmp_path / "o.hwh").write_text("other")
-    assert main(["check", str(path)]) == 1
+    bad = CliRunner().invoke(cli, ["overlay", "check", str(path)])
+    assert bad.exit_code == 2 and "differs" in bad.output
     with pytest.raises(ManifestError, match="differs"):
         load_manifest(path)
     load_manifest(path, verify=False)  # reading without verifying still works

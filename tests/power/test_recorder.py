@@ -260,12 +260,14 @@ def test_rate_within_two_percent_over_ten_seconds() -> None:
 
 
 def test_benchmark_script_writes_results(tmp_path: Path) -> None:
-    from e2train.power import bench_recorder
+    from click.testing import CliRunner
+
+    from e2train.bench.recorder import main
 
     out = tmp_path / "bench.json"
-    rc = bench_recorder.main(["--seconds", "1.2", "--rate", "100", "--load", "none", "--out", str(out)])
+    result = CliRunner().invoke(main, ["--seconds", "1.2", "--rate", "100", "--load", "none", "--out", str(out)])
     res = json.loads(out.read_text())
-    assert rc == 0 and res["requirement"]["passed"]
+    assert result.exit_code == 0 and res["requirement"]["passed"] and "PASS" in result.output
     assert res["samples"] > 100 and res["energy_check"]["windows"] >= 1
     assert res["energy_check"]["within_3_sigma"] == res["energy_check"]["windows"]
     assert out.with_suffix(".md").read_text().startswith("# Recorder benchmark")
@@ -325,11 +327,14 @@ def test_process_mode_samples_while_this_process_holds_the_gil() -> None:
 
 
 def test_benchmark_at_1khz_on_a_fake_hwmon_tree_checks_lateness_and_cpu(tmp_path: Path) -> None:
-    from e2train.power import bench_recorder
+    from click.testing import CliRunner
+
+    from e2train.bench.recorder import main
 
     out = tmp_path / "bench.json"
-    bench_recorder.main(["--seconds", "1", "--rate", "1000", "--load", "none", "--source", "hwmon",
-                         "--mode", "process", "--out", str(out)])
+    # the exit status says whether the CPU requirement held on this machine: not what is tested here
+    CliRunner().invoke(main, ["--seconds", "1", "--rate", "1000", "--load", "none", "--source", "hwmon",
+                              "--mode", "process", "--out", str(out)])
     res = json.loads(out.read_text())
     assert res["mode"] == "process" and res["source"].startswith("hwmon:")
     assert set(res["requirement"]["checks"]) == {"rate", "late_p99", "cpu"}

@@ -151,11 +151,12 @@ def _register_optional_commands() -> None:
     """Commands whose modules live beside this one; each imports its heavy parts lazily."""
     from e2train.cli.kernel_cmd import kernel
     from e2train.cli.lista_cmd import lista
+    from e2train.cli.overlay_cmd import overlay
     from e2train.cli.power_cmd import calibrate, power
     from e2train.cli.sweep_cmd import sweep
     from e2train.cli.synth_cmd import synth
 
-    for command in (kernel, synth, power, calibrate, sweep, lista):
+    for command in (kernel, synth, power, calibrate, sweep, lista, overlay):
         cli.add_command(command)
 
 

@@ -3,8 +3,8 @@
 Why: a bitstream is an opaque binary.  Without a record of the tool versions, kernel parameters
 and clock it was built with, a measurement taken with it cannot be reproduced or even
 interpreted; without checksums, a stale or half-copied ``.bit`` / ``.hwh`` pair loads and
-misbehaves.  ``make -C fpga/board`` writes the manifest (``python -m e2train.device.manifest
-write ...``); ``PynqDevice`` reads it and refuses files whose sha256 differs.
+misbehaves.  ``make -C fpga/board`` writes the manifest (``e2train overlay write-manifest ...``);
+``PynqDevice`` reads it and refuses files whose sha256 differs.
 
 Schema 1 (JSON)::
 
@@ -21,14 +21,12 @@ Schema 1 (JSON)::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +242,7 @@ def write_manifest(
     return path
 
 
-def _kernels_arg(
+def kernel_entries(
     values: list[str], source: str, params: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """``gemm=gemm_0`` items -> kernel entries."""
@@ -291,66 +289,3 @@ def kernel_parameters(source: str, kernels: list[str]) -> dict[str, dict[str, An
                 params, _ = parse_module(path, top)
                 out[kernel] = {name: int(v) if v.isdigit() else v for name, v in params}
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``write`` (used by fpga/board/Makefile) and ``check`` (verify a manifest and its files)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m e2train.device.manifest", description=__doc__.split("\n")[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    w = sub.add_parser("write", help="write <dir>/<overlay>.json for a built overlay")
-    w.add_argument("--dir", type=Path, required=True)
-    w.add_argument("--board", required=True, choices=sorted(BOARDS))
-    w.add_argument("--overlay", required=True)
-    w.add_argument("--clock-mhz", type=float, default=100.0)
-    w.add_argument("--tools-json", type=Path, help="JSON object of tool versions (written by the Tcl)")
-    w.add_argument("--kernel", action="append", default=[], help="KERNEL=IP_INSTANCE, repeatable")
-    w.add_argument("--kernel-source", default="hls", choices=("hls", "rtl"))
-    w.add_argument("--params-json", type=Path, help="JSON {kernel: {parameter: value}}")
-    w.add_argument("--report", action="append", default=[], help="NAME=PATH relative to --dir, repeatable")
-    w.add_argument("--timing-met", choices=("true", "false", "unknown"), default="unknown")
-    c = sub.add_parser("check", help="validate a manifest and the sha256 of its files")
-    c.add_argument("manifest", type=Path)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.command == "write":
-            tools = json.loads(args.tools_json.read_text()) if args.tools_json else {}
-            kernel_names = [item.partition("=")[0] for item in args.kernel]
-            params = (
-                json.loads(args.params_json.read_text())
-                if args.params_json
-                else kernel_parameters(args.kernel_source, kernel_names)
-            )
-            reports = dict(item.partition("=")[::2] for item in args.report)
-            timing = {"true": True, "false": False, "unknown": None}[args.timing_met]
-            write_manifest(
-                args.dir,
-                args.board,
-                args.overlay,
-                clock_mhz=args.clock_mhz,
-                tools=tools,
-                kernels=_kernels_arg(args.kernel, args.kernel_source, params),
-                reports=reports,
-                timing_met=timing,
-            )
-        else:
-            m = load_manifest(args.manifest)
-            log.info(
-                "%s: %s/%s, %s, %g MHz, kernels %s: checksums OK",
-                m.path,
-                m.board,
-                m.overlay,
-                m.part,
-                m.clock_mhz,
-                ", ".join(m.kernels) or "none",
-            )
-    except (ManifestError, OSError, json.JSONDecodeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

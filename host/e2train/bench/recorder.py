@@ -27,12 +27,11 @@ a thread of this process, or ``auto``.
 Requirements checked: achieved rate within ``RATE_TOLERANCE_PCT`` of the target; at 1 kHz and above
 also p99 lateness <= ``LATE_P99_MAX_MS`` and sampler CPU <= ``CPU_MAX_PCT`` of one core.
 
-    python -m e2train.power.bench_recorder --seconds 60 --rate 1000 --source hwmon --load train
+    python -m e2train.bench.recorder --seconds 60 --rate 1000 --source hwmon --load train
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -45,6 +44,7 @@ import threading
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 
 from e2train.power.base import PowerReading, PowerSource
@@ -215,7 +215,7 @@ def run_benchmark(seconds: float, rate_hz: float, load: str, cores: int, source_
     return {
         "benchmark": "PowerRecorder schedule under load",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": (f"python -m e2train.power.bench_recorder --seconds {seconds:g} --rate {rate_hz:g} "
+        "command": (f"python -m e2train.bench.recorder --seconds {seconds:g} --rate {rate_hz:g} "
                     f"--load {load} --source {source_kind} --mode {mode}"),
         "machine": {
             "platform": platform.platform(),
@@ -283,34 +283,35 @@ def _markdown(res: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--load", choices=("process", "thread", "train", "none"), default="process")
-    parser.add_argument("--source", choices=("simulated", "hwmon"), default="simulated")
-    parser.add_argument("--mode", choices=MODES, default="auto", help="where the sampling schedule runs")
-    parser.add_argument(
-        "--cores", type=int, default=os.cpu_count() or 1,
-        help="load processes (process load) or torch threads (train load)",
-    )
-    parser.add_argument("--out", type=Path, default=Path("measurements/recorder_benchmark.json"))
-    args = parser.parse_args(argv)
+@click.command()
+@click.option("--seconds", type=float, default=60.0, show_default=True)
+@click.option("--rate", type=float, default=100.0, show_default=True, help="Target sampling rate (Hz).")
+@click.option("--load", type=click.Choice(["process", "thread", "train", "none"]), default="process",
+              show_default=True, help="What competes with the recorder (see above).")
+@click.option("--source", type=click.Choice(["simulated", "hwmon"]), default="simulated", show_default=True)
+@click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
+              help="Where the sampling schedule runs.")
+@click.option("--cores", type=int, default=os.cpu_count() or 1, show_default=True,
+              help="Load processes (process load) or torch threads (train load).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("measurements/recorder_benchmark.json"), show_default=True)
+def main(seconds: float, rate: float, load: str, source: str, mode: str, cores: int, out: Path) -> None:
+    """Record a source at --rate for --seconds beside a load; write the JSON and its Markdown note.
+
+    Exit status 1 when a requirement fails (the numbers are written either way).
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    res = run_benchmark(args.seconds, args.rate, args.load, args.cores, args.source, args.mode)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(_markdown(res), encoding="utf-8")
-    log.info(
-        "rate %.3f Hz (%+.3f %%), jitter %.3f ms, CPU %.2f %% of a core -> %s",
-        res["achieved_rate_hz"],
-        res["rate_error_pct"],
-        res["jitter_ms"],
-        res["cpu_overhead_pct_of_one_core"],
-        "PASS" if res["requirement"]["passed"] else "FAIL",
-    )
-    return 0 if res["requirement"]["passed"] else 1
+    res = run_benchmark(seconds, rate, load, cores, source, mode)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(_markdown(res), encoding="utf-8")
+    passed = res["requirement"]["passed"]
+    click.echo(f"rate {res['achieved_rate_hz']:.3f} Hz ({res['rate_error_pct']:+.3f} %), jitter "
+               f"{res['jitter_ms']:.3f} ms, CPU {res['cpu_overhead_pct_of_one_core']:.2f} % of a core -> "
+               f"{'PASS' if passed else 'FAIL'}")
+    if not passed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
