@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from e2train.kernels import regmap
+from e2train.kernels.spec import KERNELS
 
 RTL_DIR = Path(__file__).resolve().parent / "rtl"
 ARG_BASE = 0x10  # first argument word (Vitis HLS s_axilite layout)
@@ -30,7 +31,7 @@ def common_header() -> str:
     """Control-block and counter offsets, status bits and limits shared by both kernels."""
     lines = [_HEADER]
     for name in _shared_names():
-        offsets = {m.kernel: m[name].offset for m in regmap.REGISTER_MAPS.values()}
+        offsets = {k.name: k.registers[name].offset for k in KERNELS.values()}
         if len(set(offsets.values())) != 1:
             raise SystemExit(
                 f"register {name} differs between kernels: {offsets}; e2_ctrl.v assumes one layout"
@@ -58,7 +59,7 @@ def common_header() -> str:
 
 def kernel_header(kernel: str) -> str:
     """Argument offsets, the mask of writable argument words and mode codes of one kernel."""
-    rmap = regmap.REGISTER_MAPS[kernel]
+    rmap = KERNELS[kernel].registers
     shared = set(_shared_names())
     lines = [_HEADER]
     mask = 0
@@ -81,7 +82,7 @@ def kernel_header(kernel: str) -> str:
 def expected_files() -> dict[Path, str]:
     """Every generated header and its content."""
     files = {RTL_DIR / "e2_regmap_common.vh": common_header()}
-    for kernel in regmap.REGISTER_MAPS:
+    for kernel in KERNELS:
         files[RTL_DIR / f"e2_regmap_{kernel}.vh"] = kernel_header(kernel)
     return files
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from e2train.kernels.toolchain import RTL_TOPS as TOPLEVELS
+from e2train.kernels.spec import KERNELS
 from e2train.kernels.toolchain import SIMULATORS
 
 FPGA_DIR = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def missing_reason(sim: str) -> str | None:
 
 def sources(kernel: str) -> list[Path]:
     """RTL files of one kernel top level (headers are found through the include path)."""
-    top = TOPLEVELS[kernel]
+    top = KERNELS[kernel].rtl_top
     common = (RTL_DIR / "common.f").read_text().split()  # the modules both kernels instantiate
     return [RTL_DIR / name for name in common] + [RTL_DIR / f"{top}.v"]
 
@@ -158,7 +158,7 @@ def build(
             runner.build(
                 sources=sources(kernel),
                 includes=[RTL_DIR],
-                hdl_toplevel=TOPLEVELS[kernel],
+                hdl_toplevel=KERNELS[kernel].rtl_top,
                 parameters=params,
                 build_dir=build_dir,
                 build_args=build_args,
@@ -210,7 +210,7 @@ def run(
         try:
             results = runner.test(
                 test_module=test_module,
-                hdl_toplevel=TOPLEVELS[kernel],
+                hdl_toplevel=KERNELS[kernel].rtl_top,
                 hdl_toplevel_lang="verilog",
                 build_dir=build_dir,
                 test_dir=test_dir or build_dir,

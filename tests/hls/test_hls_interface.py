@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from e2train.kernels import regmap
+from e2train.kernels.spec import KERNELS
 
 HLS_DIR = Path(__file__).resolve().parents[2] / "hls"
 HEADER = (HLS_DIR / "include" / "e2train_kernels.h").read_text()
@@ -23,7 +24,7 @@ MAPS = {"gemm": regmap.GEMM, "psg_wgrad": regmap.PSG_WGRAD}
 
 # Where the HLS IP puts its outputs (data word(s) followed by an ap_vld word): STATUS keeps 0x80.
 # the HLS IP's counter offsets as the drivers use them (a board whose .hwh lists no registers)
-HLS_OUTPUT_OFFSETS = {r.name: r.offset for r in regmap.hls_register_map("gemm").registers if r.read_only}
+HLS_OUTPUT_OFFSETS = {r.name: r.offset for r in KERNELS["gemm"].hls_registers.registers if r.read_only}
 
 
 def header_define(name: str) -> int:
@@ -104,7 +105,7 @@ def test_register_layout_is_one_vitis_can_generate(kernel: str) -> None:
 @pytest.mark.parametrize("kernel", sorted(SOURCES))
 def test_counter_outputs_follow_the_documented_layout(kernel: str) -> None:
     offsets = axilite_offsets(kernel)
-    hls_map = {r.name: r.offset for r in regmap.hls_register_map(kernel).registers if r.read_only}
+    hls_map = {r.name: r.offset for r in KERNELS[kernel].hls_registers.registers if r.read_only}
     assert {name: offsets[name] for name in hls_map} == hls_map  # the pragmas equal the drivers' HLS map
     assert offsets["STATUS"] == MAPS[kernel]["STATUS"].offset
     readme = (HLS_DIR / "README.md").read_text()

@@ -11,14 +11,15 @@ from pathlib import Path
 import click
 
 from e2train.cli.user_error import UserError
-from e2train.synth import DISCLAIMER, KERNELS, SynthError
+from e2train.kernels.spec import KERNEL_NAMES
+from e2train.synth import DISCLAIMER, SynthError
 from e2train.synth import synth as run_synth
 
 
 @click.command("synth")
 @click.option(
     "--kernel",
-    type=click.Choice([*KERNELS, "all"]),
+    type=click.Choice([*KERNEL_NAMES, "all"]),
     default="all",
     show_default=True,
     help="Which kernel to synthesise.",
@@ -38,7 +39,7 @@ def synth(kernel: str, rows: int, cols: int, out_dir: Path) -> None:
 
     Example: e2train synth --kernel gemm --rows 8 --cols 8
     """
-    kernels = list(KERNELS) if kernel == "all" else [kernel]
+    kernels = list(KERNEL_NAMES) if kernel == "all" else [kernel]
     for name in kernels:
         click.echo(f"synthesising {name} {rows}x{cols} with yosys (a minute or two)...")
         try:

@@ -312,7 +312,7 @@ class Device(ABC):
         return None
 
     def kernel(self, name: str) -> KernelHandle:
-        """The handle of one kernel, by its name in ``regmap.REGISTER_MAPS`` ("gemm", "psg_wgrad")."""
+        """The handle of one kernel, by its name in ``e2train.kernels.spec.KERNELS`` ("gemm", "psg_wgrad")."""
         if name not in self.kernel_names:
             raise UnknownKernelError(
                 f"{self.name} has no kernel {name!r}; it has: {', '.join(self.kernel_names) or 'none'}"

@@ -31,6 +31,7 @@ from e2train.device.memory import DEFAULT_BASE, MirroredMemory, MirroredMemoryDe
 from e2train.energy.cycle_model import CycleModel
 from e2train.kernels import regmap
 from e2train.kernels.regmap import RegisterMap
+from e2train.kernels.spec import KERNELS
 from e2train.power.simulated_rails import SimulatedRails
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class CocotbDevice(MirroredMemoryDevice):
         return tuple(self._ports)
 
     def register_map(self, kernel: str) -> RegisterMap:
-        return regmap.REGISTER_MAPS[kernel]
+        return KERNELS[kernel].registers
 
     def limits(self, kernel: str) -> KernelLimits:
         return self._limits.get(kernel) or KernelLimits()

@@ -39,6 +39,7 @@ from e2train.device.memory import DEFAULT_BASE, ArrayMemory, MirroredMemoryDevic
 from e2train.energy.cycle_model import CycleModel, RunCost
 from e2train.kernels import reference, regmap
 from e2train.kernels.regmap import RegisterMap
+from e2train.kernels.spec import KERNEL_NAMES, KERNELS
 from e2train.power.simulated_rails import SimulatedRails
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ class EmulatedDevice(MirroredMemoryDevice):
 
     def __init__(
         self,
-        kernels: tuple[str, ...] = ("gemm", "psg_wgrad"),
+        kernels: tuple[str, ...] = KERNEL_NAMES,
         *,
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
         base_address: int = DEFAULT_BASE,
@@ -223,14 +224,14 @@ class EmulatedDevice(MirroredMemoryDevice):
         name: str = "emulated",
     ) -> None:
         super().__init__(name)
-        unknown = [k for k in kernels if k not in regmap.REGISTER_MAPS]
+        unknown = [k for k in kernels if k not in KERNELS]
         if unknown:
-            raise UnknownKernelError(f"unknown kernel(s) {unknown}; known: {', '.join(regmap.REGISTER_MAPS)}")
+            raise UnknownKernelError(f"unknown kernel(s) {unknown}; known: {', '.join(KERNELS)}")
         self.memory = ArrayMemory(memory_bytes, base_address, coherent)
         self.cycle_model = cycle_model or CycleModel()
         self.clock = clock
         self._limits = self._resolve_limits(kernels, limits)
-        maps = {k: regmap.REGISTER_MAPS[k] for k in kernels}
+        maps = {k: KERNELS[k].registers for k in kernels}
         maps.update(register_maps or {})
         self._kernels = {k: _EmulatedKernel(self, k, maps[k]) for k in kernels}
         if rails is True:

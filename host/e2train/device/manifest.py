@@ -34,6 +34,7 @@ from typing import Any
 
 from e2train.device.base import DeviceError, KernelLimits
 from e2train.kernels import regmap
+from e2train.kernels.spec import KERNELS
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def load_manifest(path: Path | str, verify: bool = True) -> Manifest:
     kernels_raw = _require(data, "kernels", dict, path)
     kernels = {}
     for name, entry in kernels_raw.items():
-        if name not in regmap.REGISTER_MAPS or not isinstance(entry, dict) or "ip" not in entry:
+        if name not in KERNELS or not isinstance(entry, dict) or "ip" not in entry:
             raise ManifestError(f"{path}: kernel entry {name!r} is not a known kernel with an 'ip' name")
         kernels[name] = KernelEntry(
             ip=str(entry["ip"]),
@@ -249,9 +250,9 @@ def kernel_entries(
     out = {}
     for item in values:
         name, _, ip = item.partition("=")
-        if name not in regmap.REGISTER_MAPS or not ip:
+        if name not in KERNELS or not ip:
             raise ManifestError(
-                f"--kernel {item!r}: expected KERNEL=IP_NAME with KERNEL in {', '.join(regmap.REGISTER_MAPS)}"
+                f"--kernel {item!r}: expected KERNEL=IP_NAME with KERNEL in {', '.join(KERNELS)}"
             )
         out[name] = {
             "ip": ip,

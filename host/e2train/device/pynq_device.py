@@ -11,7 +11,7 @@ literals.  Vitis HLS names a 64-bit argument's words ``<arg>_1`` / ``<arg>_2`` a
 block ``CTRL`` / ``GIER`` / ``IP_IER`` / ``IP_ISR``, and places its output registers (the counters)
 differently from ``regmap`` (an ``ap_vld`` word follows each): ``map_from_hwh`` translates.  An
 IP without registers in its ``.hwh`` uses the map of its build source as the manifest records it:
-``regmap`` for packaged RTL, ``regmap.hls_register_map`` for Vitis HLS.
+``KernelSpec.registers`` for packaged RTL, ``KernelSpec.hls_registers`` for Vitis HLS.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 
 from e2train.device.base import Buffer, Device, DeviceError, KernelLimits, NoBoardError, UnknownKernelError
 from e2train.device.manifest import Manifest, ManifestError, bitstreams_root, detect_board, load_manifest
-from e2train.kernels import regmap
 from e2train.kernels.regmap import Register, RegisterMap
+from e2train.kernels.spec import KERNELS
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def map_from_hwh(kernel: str, hwh_registers: dict[str, Any], ip: str = "") -> Re
     Read-only registers the IP lacks (an HLS IP has no cycle counters) are left out; a writable
     one it lacks is an error, since the driver could not program the kernel.
     """
-    canonical = regmap.REGISTER_MAPS[kernel]
+    canonical = KERNELS[kernel].registers
     by_name = {str(name).upper(): info for name, info in hwh_registers.items()}
 
     def offset_of(name: str) -> int | None:
@@ -117,13 +117,13 @@ def fallback_map(kernel: str, ip: str, source: str | None) -> RegisterMap:
     """The map of an IP whose .hwh lists no registers (a partial .hwh): the manifest's build source
     decides, since the HLS IP places its counters elsewhere than the RTL (``regmap``)."""
     if source == "hls":
-        return regmap.hls_register_map(kernel)
+        return KERNELS[kernel].hls_registers
     if source not in (None, "rtl"):
         raise ManifestError(f"{kernel} IP {ip!r}: manifest source {source!r} is neither 'hls' nor 'rtl'")
     if source is None:
         log.warning("%s IP %s: no registers in the .hwh and no manifest: assuming the packaged RTL's "
                     "register map (an HLS IP's counters sit elsewhere)", kernel, ip)
-    return regmap.REGISTER_MAPS[kernel]
+    return KERNELS[kernel].registers
 
 
 class PynqDevice(Device):
@@ -191,7 +191,7 @@ class PynqDevice(Device):
     def _resolve_kernels(self) -> None:
         ip_dict: dict[str, Any] = dict(self.overlay.ip_dict)
         wanted = self.manifest.kernels if self.manifest else {}
-        for kernel in regmap.REGISTER_MAPS:
+        for kernel in KERNELS:
             entry = wanted.get(kernel)
             ip = self._find_ip(kernel, ip_dict, entry.ip if entry is not None else None)
             if ip is None:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from e2train.device.base import DeviceError, KernelLimits
+from e2train.kernels.spec import KERNEL_NAMES, KERNELS
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def generate_top(kernels: tuple[str, ...]) -> str:
     params: list[str] = []
     insts: list[str] = []
     for kernel in kernels:
-        module = e2sim.TOPLEVELS[kernel]
+        module = KERNELS[kernel].rtl_top
         prefix = KERNEL_PREFIX[kernel]
         kparams, ports = parse_module(e2sim.RTL_DIR / f"{module}.v", module)
         rename = {name: f"{prefix.upper()}_{name}" for name, _ in kparams}
@@ -223,7 +224,7 @@ def _top_parameters(
 
 def build(
     sim: str = "icarus",
-    kernels: tuple[str, ...] = ("gemm", "psg_wgrad"),
+    kernels: tuple[str, ...] = KERNEL_NAMES,
     params: Mapping[str, Mapping[str, int]] | None = None,
     build_root: Path | None = None,
 ) -> Path:
@@ -277,7 +278,7 @@ def run_in_simulator(
     job: Callable[[Any], Any],
     sim: str = "icarus",
     *,
-    kernels: tuple[str, ...] = ("gemm", "psg_wgrad"),
+    kernels: tuple[str, ...] = KERNEL_NAMES,
     params: Mapping[str, Mapping[str, int]] | None = None,
     limits: Mapping[str, KernelLimits] | None = None,
     memory_bytes: int = 64 << 20,

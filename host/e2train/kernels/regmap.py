@@ -148,13 +148,11 @@ _HLS_COUNTERS = (
 )
 
 
-def hls_register_map(kernel: str) -> RegisterMap:
-    """The register map of the kernel's HLS IP: the same control and arguments, HLS counter offsets."""
-    rtl = REGISTER_MAPS[kernel]
+def hls_register_map(rtl: RegisterMap) -> RegisterMap:
+    """The register map of a kernel's HLS IP: the RTL's control and arguments, HLS counter offsets."""
     arguments = tuple(r for r in rtl.registers if r.name not in COUNTER_NAMES)
-    return RegisterMap(kernel, arguments + _HLS_COUNTERS)
+    return RegisterMap(rtl.kernel, arguments + _HLS_COUNTERS)
 
 
 GEMM_MODE_CODES = {"i8i8": 0, "i8u8": 1, "i8i16": 2}
 PSG_MODE_CODES = {"signed": 0, "unsigned": 1}
-REGISTER_MAPS = {m.kernel: m for m in (GEMM, PSG_WGRAD)}

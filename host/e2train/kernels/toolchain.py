@@ -4,4 +4,3 @@ synthesis, the RTL backend, the trainer's config and the CLI."""
 from __future__ import annotations
 
 SIMULATORS = ("icarus", "verilator")  # the simulators the RTL is verified on, the default first
-RTL_TOPS = {"gemm": "e2_gemm", "psg_wgrad": "e2_psg_wgrad"}  # kernel name -> top-level Verilog module
