@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,23 +26,49 @@ from e2train.sweep.runner import run_sweep
 from e2train.sweep.spec import SweepSpec
 
 pytestmark = pytest.mark.slow
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_processes_naming(marker: str) -> None:
+    """Stop the Ray processes of one cluster: those whose command line names its temp dir (``ray stop``
+    would stop every Ray on the machine, a user's running sweep included)."""
+    import psutil
+
+    ours = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(marker in arg for arg in proc.info["cmdline"] or ()):
+            ours.append(proc)
+    for proc in ours:
+        proc.terminate()
+    _, alive = psutil.wait_procs(ours, timeout=20)
+    for proc in alive:
+        proc.kill()
 
 
 @pytest.fixture
-def two_node_cluster(monkeypatch):
-    """A head and a second node (their own GCS and raylet processes), one CPU each; only these two are
-    stopped afterwards (``ray stop`` would stop every Ray on the machine, a user's sweep included)."""
+def two_node_cluster(monkeypatch, tmp_path_factory):
+    """`ray start --head` and a second `ray start --address` node, one CPU each, each with its own short
+    temp dir; afterwards exactly their processes are stopped."""
     pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # both nodes and the driver on one machine, no token
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    root = Path(tempfile.mkdtemp(prefix="e2t-ray-", dir="/tmp"))  # short: Ray's socket paths live under it
+    port = _free_port()
+    common = ["--num-cpus", "1", "--disable-usage-stats"]
     try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        yield cluster.address
+        subprocess.run([RAY, "start", "--head", "--port", str(port), "--include-dashboard=false",
+                        "--temp-dir", str(root / "h"), *common], check=True, capture_output=True, timeout=120)
+        subprocess.run([RAY, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", str(root / "n"), *common],
+                       check=True, capture_output=True, timeout=120)
+        yield f"127.0.0.1:{port}"
     finally:
-        cluster.shutdown()
+        _stop_processes_naming(str(root))
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_sweep_runs_through_address_on_a_two_node_cluster(tiny, two_node_cluster, tmp_path: Path) -> None:
