@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 CONFIG_FILE = "config.json"  # the resolved TrainConfig, written when the run starts
 SUMMARY_FILE = "summary.json"  # written when the run stops (finished, or interrupted with "interrupted": true)
@@ -19,6 +19,40 @@ JOURNAL_FILE = "trace.jsonl"  # the same rows appended as they happen: readable 
 CHECKPOINT_FILE = "checkpoint.pt"  # model, optimizer and loop state for --resume
 LOCK_FILE = "run.lock"  # held by the process writing the folder
 COUNTERS_FILE = "device_counters.csv"  # kernel counters of a device backend
+
+
+class Summary(TypedDict, total=False):
+    """``summary.json``: what a run reports when it stops (the schema, stated once; None: not applicable)."""
+
+    test_accuracy: float | None
+    test_executed_fraction: float | None  # gated blocks' work run at test time (SLU)
+    test_gate_p_std: float | None
+    slu_eval_rule: str | None
+    test_by_rule: dict[str, dict[str, float]]  # gated models: accuracy and fraction under each gate rule
+    iterations: int
+    iterations_planned: int
+    iterations_skipped: int  # by SMD
+    interrupted: bool
+    slu_executed_fraction: float | None  # in training
+    psg_recompute_fraction_hw: float | None  # per entry, as the psg_wgrad kernel recomputes
+    psg_recompute_fraction_sw: float | None  # what the software path computed (whole rows)
+    energy_model_j: float
+    energy_baseline8_model_j: float
+    energy_baseline32_model_j: float
+    energy_ortho_model_j: float | None
+    savings_vs_baseline8: float | None
+    savings_vs_baseline32: float | None
+    energy_measured_j: float | None  # only when every iteration has a measured window
+    energy_measured_partial_j: float | None  # otherwise, beside its coverage
+    energy_measured_coverage: float | None
+    power_error: str | None
+    power_source: str | None
+    measured_simulated: bool
+    energy_profile: dict[str, Any]  # name, kind, path
+    wall_time_s: float
+    train_time_s: float  # the iterations' own time (no evaluation, no checkpoints)
+    config: dict[str, Any]  # the resolved TrainConfig
+    device: dict[str, Any]  # device backends: kernel calls, cycles, counters
 
 
 @dataclass(frozen=True)
@@ -33,7 +67,7 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def summary(self) -> dict[str, Any] | None:
+    def summary(self) -> Summary | None:
         """The summary, or None where the run never stopped cleanly (not started, running, or killed)."""
         try:
             return json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8"))

@@ -96,6 +96,9 @@ def test_run_directory_contents(tmp_path) -> None:
     for name in ("config.json", "summary.json", "trace.parquet", "eval.csv", "layer_energy.csv", "checkpoint.pt"):
         assert (run / name).exists(), name
     saved = json.loads((run / "summary.json").read_text())
+    from e2train.run_dir import Summary
+
+    assert set(saved) == set(Summary.__annotations__) - {"device"}  # the schema, no key more or less
     for key in ("test_accuracy", "iterations", "iterations_skipped", "slu_executed_fraction",
                 "test_executed_fraction", "test_gate_p_std", "slu_eval_rule", "test_by_rule",
                 "psg_recompute_fraction_hw", "psg_recompute_fraction_sw",

@@ -60,6 +60,7 @@ from e2train.run_dir import (
     POWER_FILE,
     SUMMARY_FILE,
     TRACE_FILE,
+    Summary,
 )
 from e2train.techniques.ortho import OrthoConfig, OrthoRegularizer
 from e2train.techniques.psg import PsgConfig
@@ -377,7 +378,7 @@ class Trainer:
             "ortho": self.ortho.state_dict() if self.ortho is not None else {},
         })
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> Summary:
         trace = TraceWriter(self.run_dir, self.state.rows)
         self.state.rows = trace.rows  # one list: evaluations and the summary see every row written
         ipe = self.source.iters_per_epoch
@@ -468,7 +469,7 @@ class Trainer:
 
     # --- summary ---------------------------------------------------------------------------------
 
-    def _summary(self, wall_time_s: float, interrupted: bool) -> dict[str, Any]:
+    def _summary(self, wall_time_s: float, interrupted: bool) -> Summary:
         trace = pd.DataFrame(self.state.rows) if self.state.rows else read_trace(self.run_dir)
         ran = trace[~trace["skipped"]]
         final = self.state.evals[-1] if self.state.evals else {}
