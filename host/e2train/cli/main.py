@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from e2train.cli.power_options import source_options, with_roots
-from e2train.cli.user_error import run_error
+from e2train.cli.user_error import UserError, run_error
 from e2train.config import BACKENDS, PRESETS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
@@ -134,6 +134,27 @@ def train(preset, config_file, power_spec, resume, force, hwmon_root, powercap_r
                    "not a measurement)")
     if summary["interrupted"]:
         sys.exit(130)
+
+
+@cli.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+def pack(src: Path, dest: Path) -> None:
+    """Copy a run or sweep folder without what can be rebuilt, to move it or continue it elsewhere.
+
+    The trace is written as one Parquet file (the line journal dropped), a checkpoint is kept only
+    where the run can still resume. Copy DEST back and rerun with --resume (a run) or the same sweep
+    command (a sweep) to continue. Do not pack a folder a run is writing.
+
+    Example: e2train pack runs/reproduction measurements/cifar10_reproduction/sweep
+    """
+    from e2train.sweep.pack import pack as pack_folder
+
+    try:
+        written = pack_folder(src, dest)
+    except E2TrainError as err:
+        raise UserError(str(err)) from err
+    click.echo(f"packed {src} into {dest} ({written / 1e6:.1f} MB)")
 
 
 @cli.command("show-config")
