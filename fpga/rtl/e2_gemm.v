@@ -35,6 +35,16 @@ module e2_gemm #(
 `include "e2_regmap_gemm.vh"
     /* verilator lint_on UNUSEDPARAM */
 
+    // the parameters the address arithmetic below relies on (see the header); a bad build stops here
+    initial begin
+        if (ROWS < 2 || ((ROWS & (ROWS - 1)) != 0) || TMAX < 2 || ((TMAX & (TMAX - 1)) != 0))
+            $fatal(1, "e2_gemm: ROWS = %0d and TMAX = %0d must be powers of two >= 2", ROWS, TMAX);
+        if (COLS < 8 || ((COLS & (COLS - 1)) != 0))
+            $fatal(1, "e2_gemm: COLS = %0d must be a power of two >= 8", COLS);
+        if (KC < 16 || ((KC & (KC - 1)) != 0))
+            $fatal(1, "e2_gemm: KC = %0d must be a power of two >= 16", KC);
+    end
+
     localparam KCW = $clog2(KC);
     localparam KWORDS = KC / 8;
     localparam KWW = $clog2(KWORDS);
@@ -339,15 +349,9 @@ module e2_gemm #(
     genvar gb;
     generate
         for (gb = 0; gb < ROWS; gb = gb + 1) begin : g_abank
-            reg [63:0] mem [0:ADEPTH-1];
-            reg [63:0] q;
-            always @(posedge clk) begin
-                if (a_we && a_wbank == gb)
-                    mem[a_waddr] <= rd_out_data;
-                if (issue)
-                    q <= mem[a_raddr];
-            end
-            assign aq[64 * gb +: 64] = q;
+            e2_bank_ram #(.DEPTH(ADEPTH), .AW(ADW)) u_bank (
+                .clk(clk), .we(a_we && a_wbank == gb), .waddr(a_waddr), .wdata(rd_out_data),
+                .re(issue), .raddr(a_raddr), .q(aq[64 * gb +: 64]));
         end
     endgenerate
 

@@ -61,6 +61,16 @@ module e2_psg_wgrad #(
 `include "e2_regmap_psg_wgrad.vh"
     /* verilator lint_on UNUSEDPARAM */
 
+    // the parameters the address arithmetic below relies on (see the header); a bad build stops here
+    initial begin
+        if (S < 8 || ((S & (S - 1)) != 0))
+            $fatal(1, "e2_psg_wgrad: S = %0d must be a power of two >= 8", S);
+        if (U < 2 || ((U & (U - 1)) != 0) || TB < 2 || ((TB & (TB - 1)) != 0))
+            $fatal(1, "e2_psg_wgrad: U = %0d and TB = %0d must be powers of two >= 2", U, TB);
+        if (PC < 2 * S || ((PC & (PC - 1)) != 0))
+            $fatal(1, "e2_psg_wgrad: PC = %0d must be a power of two >= 2*S = %0d", PC, 2 * S);
+    end
+
 
     localparam SW = $clog2(S);
     localparam UW = $clog2(U);
@@ -476,32 +486,21 @@ module e2_psg_wgrad #(
     generate
         for (gb = 0; gb < S; gb = gb + 1) begin : g_gbank
             for (gp = 0; gp < GPART; gp = gp + 1) begin : g_part_mem
-                reg [63:0] mem [0:GDEPTH-1];
-                reg [63:0] q;
+                // a row's last reader word zero-fills the parts after it (a short final segment)
                 wire hit = rd_out_valid && !dt_is_x && (dt_bank == gb) &&
                            ((g_part == gp) || (rd_out_last && ({1'b0, g_part} + 1'b1 <= gp)));
-                always @(posedge clk) begin
-                    if (hit)
-                        mem[g_waddr] <= (g_part == gp) ? rd_out_data : 64'd0;
-                    if (issue)
-                        q <= mem[g_raddr];
-                end
-                assign gq[S * 16 * gb + 64 * gp +: 64] = q;
+                e2_bank_ram #(.DEPTH(GDEPTH), .AW(GAW)) u_bank (
+                    .clk(clk), .we(hit), .waddr(g_waddr), .wdata((g_part == gp) ? rd_out_data : 64'd0),
+                    .re(issue), .raddr(g_raddr), .q(gq[S * 16 * gb + 64 * gp +: 64]));
             end
         end
         for (gb = 0; gb < S; gb = gb + 1) begin : g_xbank
             for (gp = 0; gp < XPART; gp = gp + 1) begin : g_part_mem
-                reg [63:0] mem [0:XDEPTH-1];
-                reg [63:0] q;
                 wire hit = rd_out_valid && dt_is_x && (dt_bank == gb) &&
                            ((x_part == gp) || (rd_out_last && ({1'b0, x_part} + 1'b1 <= gp)));
-                always @(posedge clk) begin
-                    if (hit)
-                        mem[x_waddr] <= (x_part == gp) ? rd_out_data : 64'd0;
-                    if (issue)
-                        q <= mem[x_raddr];
-                end
-                assign xq[S * 8 * gb + 64 * gp +: 64] = q;
+                e2_bank_ram #(.DEPTH(XDEPTH), .AW(XAW)) u_bank (
+                    .clk(clk), .we(hit), .waddr(x_waddr), .wdata((x_part == gp) ? rd_out_data : 64'd0),
+                    .re(issue), .raddr(x_raddr), .q(xq[S * 8 * gb + 64 * gp +: 64]));
             end
         end
     endgenerate
@@ -924,18 +923,6 @@ module e2_psg_wgrad #(
         end
     endfunction
 
-    // one PE multiply: G x msb4(X) (prediction, operands shared along rows / columns) or G x X
-    // (recompute, this PE's lane)
-    function signed [25:0] pe_mul(input pred, input xs, input [15:0] g_pred, input [15:0] g_rec,
-                                  input [9:0] xm_pred, input [7:0] x_rec);
-        reg signed [9:0] x_op;
-        reg signed [15:0] g_op;
-        begin
-            x_op = pred ? xm_pred : (xs ? {{2{x_rec[7]}}, x_rec} : {2'b00, x_rec});
-            g_op = pred ? g_pred : g_rec;
-            pe_mul = g_op * x_op;
-        end
-    endfunction
 
     // prediction operands: G[n0+i][p] is the same for a whole PE row, msb4(X[k0+j][p]) for a column
     wire [S*16-1:0] g_pred_rows;
@@ -973,56 +960,25 @@ module e2_psg_wgrad #(
     generate
         for (gi = 0; gi < S; gi = gi + 1) begin : g_row
             for (gj = 0; gj < S; gj = gj + 1) begin : g_pe
-                // operands: prediction uses G[row i][p] and msb4(X[column j][p]); recompute lane i
-                // of column j uses G[row r_j][lane i] and X[column j][lane i].  Products and the
-                // decision are evaluated inside the clocked block (functions) so that event-driven
-                // simulators do not re-evaluate them on every intermediate change.
+                // prediction: G[row i][p] x msb4(X[column j][p]); recompute lane i of column j:
+                // G[row r_j][lane i] x X[column j][lane i]
                 localparam integer PEI = gi * S + gj;
                 localparam [SW-1:0] GI = gi[SW-1:0];
                 wire [SW-1:0] grow = s1_rows[SW * gj +: SW];
-                reg signed [25:0] prod;
-                reg signed [47:0] acc;
-                reg [47:0] sums [0:V-1];     // partial sums of this entry in every subtile of the block
-                wire [47:0] sum_q = sums[sum_rv];
-                reg [V-1:0] unc_m, pneg_m, pnz_m;   // decision per subtile: unconfident, sign of Pr
-                reg r_neg, r_nz, r_mask;
-                wire valid_pe = c_rowv[gi] && c_colv[gj];
-                // recompute: this PE's accumulator takes column gj's sum when it is the column's
-                // entry in this step
-                wire mine = s3_on[gj] && (s3_rows[SW * gj +: SW] == GI);
-                wire signed [25+SW:0] my_colsum = colsum_flat[(26+SW) * gj +: 26+SW];
-                wire signed [47:0] base = (!acc_first || acc_keep) ? acc :
-                                          ((acc_pred && s2_zero) ? 48'sd0 : $signed(sum_q));
-                wire signed [47:0] addend = acc_pred ? {{22{prod[25]}}, prod} :
-                                            (mine ? {{(48-26-SW){my_colsum[25+SW]}}, my_colsum} : 48'sd0);
-                always @(posedge clk) begin
-                    if (s1_valid)
-                        prod <= pe_mul(s1_pred, x_signed, g_pred_rows[16 * gi +: 16],
-                                       gq[S * 16 * grow + 16 * gi +: 16], xm_pred_cols[10 * gj +: 10],
-                                       xq[S * 8 * gj + 8 * gi +: 8]);
-                    // one adder: prediction adds the product, recompute adds the column sum
-                    if (acc_pred || acc_rec)
-                        acc <= base + addend;
-                    if (wb_en)
-                        sums[acc_v] <= acc;
-                    else if (dec_clear)
-                        sums[c_v] <= 48'd0;
-                    if (dec_cap && dec_cap_row == GI) begin
-                        unc_m[c_v] <= valid_pe && !conf_cols[gj];
-                        pneg_m[c_v] <= sum_q[47];
-                        pnz_m[c_v] <= (sum_q != 48'd0);
-                    end
-                    if (fin_now) begin
-                        r_neg <= unc_m[c_v] ? sum_q[47] : pneg_m[c_v];
-                        r_nz <= unc_m[c_v] ? (sum_q != 48'd0) : pnz_m[c_v];
-                        r_mask <= unc_m[c_v];
-                    end
-                end
-                assign unconf[PEI] = unc_m[c_v];
+                wire r_neg, r_nz;
+                e2_psg_pe #(.V(V), .VW(VW), .SW(SW)) u_pe (
+                    .clk(clk), .s1_valid(s1_valid), .s1_pred(s1_pred), .x_signed(x_signed),
+                    .g_pred(g_pred_rows[16 * gi +: 16]), .xm_pred(xm_pred_cols[10 * gj +: 10]),
+                    .g_rec(gq[S * 16 * grow + 16 * gi +: 16]), .x_rec(xq[S * 8 * gj + 8 * gi +: 8]),
+                    .acc_pred(acc_pred), .acc_rec(acc_rec), .acc_first(acc_first), .acc_keep(acc_keep),
+                    .s2_zero(s2_zero), .mine(s3_on[gj] && (s3_rows[SW * gj +: SW] == GI)),
+                    .colsum(colsum_flat[(26+SW) * gj +: 26+SW]),
+                    .wb_en(wb_en), .acc_v(acc_v), .dec_clear(dec_clear), .c_v(c_v), .sum_rv(sum_rv),
+                    .dec_cap(dec_cap && dec_cap_row == GI), .valid(c_rowv[gi] && c_colv[gj]),
+                    .confident(conf_cols[gj]), .fin_now(fin_now),
+                    .prod(pe_prod[PEI]), .sum_q(pe_sum[PEI]), .unconf(unconf[PEI]),
+                    .r_neg(r_neg), .r_nz(r_nz), .r_mask(res_mask[PEI]));
                 assign res_sign[2 * PEI +: 2] = {r_neg, r_nz};
-                assign res_mask[PEI] = r_mask;
-                assign pe_prod[PEI] = prod;
-                assign pe_sum[PEI] = sum_q;
             end
         end
     endgenerate

@@ -83,11 +83,24 @@ def missing_reason(sim: str) -> str | None:
     return None
 
 
-def sources(kernel: str) -> list[Path]:
-    """RTL files of one kernel top level (headers are found through the include path)."""
-    top = KERNELS[kernel].rtl_top
-    common = (RTL_DIR / "common.f").read_text().split()  # the modules both kernels instantiate
-    return [RTL_DIR / name for name in common] + [RTL_DIR / f"{top}.v"]
+def _common() -> list[str]:
+    return (RTL_DIR / "common.f").read_text().split()  # the modules the kernel tops instantiate
+
+
+def top_of(design: str) -> str:
+    """The top module of a design: a kernel by its name ("gemm"), or one of the shared modules of
+    ``common.f`` by its module name ("e2_bank_ram"), for a bench of that building block alone."""
+    if design in KERNELS:
+        return KERNELS[design].rtl_top
+    if f"{design}.v" in _common():
+        return design
+    raise ValueError(f"unknown design {design!r}: a kernel ({', '.join(KERNELS)}) or a module of common.f")
+
+
+def sources(design: str) -> list[Path]:
+    """RTL files of one design (headers are found through the include path)."""
+    common = [RTL_DIR / name for name in _common()]
+    return common + [RTL_DIR / f"{top_of(design)}.v"] if design in KERNELS else common
 
 
 def _fingerprint(sim: str, kernel: str, params: Mapping[str, int]) -> str:
@@ -137,7 +150,8 @@ def verilator_env(sim: str) -> Iterator[None]:
 def build(
     sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None
 ) -> Path:
-    """Build (or reuse) the simulation of one kernel; returns its build directory."""
+    """Build (or reuse) the simulation of one design (a kernel or a shared module, ``top_of``);
+    returns its build directory."""
     reason = missing_reason(sim)
     if reason:
         raise SimulatorMissing(reason)
@@ -158,7 +172,7 @@ def build(
             runner.build(
                 sources=sources(kernel),
                 includes=[RTL_DIR],
-                hdl_toplevel=KERNELS[kernel].rtl_top,
+                hdl_toplevel=top_of(kernel),
                 parameters=params,
                 build_dir=build_dir,
                 build_args=build_args,
@@ -210,7 +224,7 @@ def run(
         try:
             results = runner.test(
                 test_module=test_module,
-                hdl_toplevel=KERNELS[kernel].rtl_top,
+                hdl_toplevel=top_of(kernel),
                 hdl_toplevel_lang="verilog",
                 build_dir=build_dir,
                 test_dir=test_dir or build_dir,

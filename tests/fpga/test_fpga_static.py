@@ -42,3 +42,20 @@ def test_verilator_lint_clean(kernel: str) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "%Warning" not in result.stderr, result.stderr[-4000:]
+
+
+@pytest.mark.parametrize(("kernel", "param", "message"), [
+    ("psg_wgrad", "S=12", "S = 12 must be a power of two >= 8"),
+    ("psg_wgrad", "PC=48", "PC = 48 must be a power of two >= 2*S = 16"),
+    ("gemm", "ROWS=6", "ROWS = 6 and TMAX = 8 must be powers of two >= 2"),
+    ("gemm", "COLS=4", "COLS = 4 must be a power of two >= 8"),
+])
+def test_a_build_with_parameters_the_rtl_cannot_take_stops_naming_them(tmp_path, kernel, param, message) -> None:
+    if shutil.which("iverilog") is None:
+        pytest.skip(f"iverilog not installed: {e2sim.INSTALL_HINT['icarus']}")
+    top = KERNELS[kernel].rtl_top
+    out = tmp_path / "bad.vvp"
+    subprocess.run(["iverilog", "-g2012", f"-I{e2sim.RTL_DIR}", "-s", top, f"-P{top}.{param}", "-o", str(out),
+                    *map(str, e2sim.sources(kernel))], check=True, capture_output=True, timeout=120)
+    result = subprocess.run(["vvp", "-n", str(out)], capture_output=True, text=True, timeout=60)
+    assert "FATAL" in result.stdout and message in result.stdout, result.stdout
