@@ -5,3 +5,4 @@ e2_axi_wr.v
 e2_axi_master.v
 e2_bank_ram.v
 e2_psg_pe.v
+e2_psg_planner.v

@@ -635,54 +635,6 @@ module e2_psg_wgrad #(
     // run, else the subtile of the decision or the results
     wire [VW-1:0] sum_rv = acc_pred ? s2_v : (acc_rec ? s3_v : c_v);
 
-    function [S*SW+S+S*S-1:0] greedy_step(input [S*S-1:0] avail);   // {rows, on, taken entries}
-        integer gjc, gnr, gdd, gds, gdr;
-        reg [S-1:0] used;
-        reg [S-1:0] nz;
-        reg [S*SW-1:0] rows;
-        reg [S-1:0] on;
-        reg [S*S-1:0] taken;
-        begin
-            used = {S{1'b0}};
-            rows = {(S*SW){1'b0}};
-            on = {S{1'b0}};
-            taken = {(S*S){1'b0}};
-            // lowest nonempty diagonal
-            nz = {S{1'b0}};
-            for (gdd = 0; gdd < S; gdd = gdd + 1)
-                for (gjc = 0; gjc < S; gjc = gjc + 1)
-                    if (avail[((gjc + gdd) % S) * S + gjc])
-                        nz[gdd] = 1'b1;
-            gds = 0;
-            for (gdd = S - 1; gdd >= 0; gdd = gdd - 1)
-                if (nz[gdd]) gds = gdd;
-            for (gjc = 0; gjc < S; gjc = gjc + 1) begin
-                gdr = (gjc + gds) % S;
-                if (avail[gdr * S + gjc]) begin
-                    rows[SW * gjc +: SW] = gdr[SW-1:0];
-                    on[gjc] = 1'b1;
-                    used[gdr] = 1'b1;
-                    taken[gdr * S + gjc] = 1'b1;
-                end
-            end
-            // greedy fill of the columns without a diagonal entry
-            for (gjc = 0; gjc < S; gjc = gjc + 1) begin
-                if (!on[gjc]) begin
-                    for (gnr = S - 1; gnr >= 0; gnr = gnr - 1) begin
-                        if (avail[gnr * S + gjc] && !used[gnr]) begin
-                            rows[SW * gjc +: SW] = gnr[SW-1:0];
-                            on[gjc] = 1'b1;
-                        end
-                    end
-                    if (on[gjc]) begin
-                        used[rows[SW * gjc +: SW]] = 1'b1;
-                        taken[rows[SW * gjc +: SW] * S + gjc] = 1'b1;
-                    end
-                end
-            end
-            greedy_step = {rows, on, taken};
-        end
-    endfunction
     function [2*SW:0] popcount_ss(input [S*S-1:0] v);
         integer pi;
         begin
@@ -699,10 +651,11 @@ module e2_psg_wgrad #(
                 popcount_s = popcount_s + {{SW{1'b0}}, v[pi]};
         end
     endfunction
-    wire [S*SW+S+S*S-1:0] next_step = greedy_step(plan_now ? unconf : todo);
-    wire [S*SW-1:0] next_rows = next_step[S+S*S +: S*SW];
-    wire [S-1:0]    next_on = next_step[S*S +: S];
-    wire [S*S-1:0]  next_taken = next_step[S*S-1:0];
+    wire [S*SW-1:0] next_rows;
+    wire [S-1:0]    next_on;
+    wire [S*S-1:0]  next_taken;
+    e2_psg_planner #(.S(S), .SW(SW)) u_planner (
+        .avail(plan_now ? unconf : todo), .rows(next_rows), .on(next_on), .taken(next_taken));
     wire [2*SW:0] dec_total = popcount_ss(unconf);
     wire [SW:0] st_count = popcount_s(st_on);
 
