@@ -58,3 +58,20 @@ def test_truncated_parquet_is_a_clear_error(tmp_path) -> None:
 def test_not_a_run_directory(tmp_path) -> None:
     with pytest.raises(TraceError, match="not a run directory"):
         read_trace(tmp_path)
+
+
+def test_measured_columns_take_net_joules_where_a_baseline_was_measured_else_gross() -> None:
+    import math
+    from types import SimpleNamespace
+
+    from e2train.energy.trace import measured_columns
+
+    with_baseline = SimpleNamespace(net_energy_j=1.5, energy_err_j=0.2, gross_energy_j=4.0, gross_err_j=0.1,
+                                    short_window=False)
+    without = SimpleNamespace(net_energy_j=math.nan, energy_err_j=math.nan, gross_energy_j=3.0, gross_err_j=0.05,
+                              short_window=True)
+    columns = measured_columns([7, 8], [with_baseline, without])
+    assert columns[7] == {"energy_measured_j": 1.5, "energy_measured_err_j": 0.2, "energy_measured_gross_j": 4.0,
+                          "measured_short_window": False}
+    assert columns[8] == {"energy_measured_j": 3.0, "energy_measured_err_j": 0.05, "energy_measured_gross_j": 3.0,
+                          "measured_short_window": True}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -59,6 +61,33 @@ COLUMNS: dict[str, str] = {
     "energy_measured_gross_j": "float64",
     "measured_short_window": "boolean",  # window shorter than the sensor's refresh period
 }
+
+
+class MeasuredWindow(Protocol):
+    """What the trace takes from one measured window (``e2train.power.integrate.WindowEnergy``)."""
+
+    net_energy_j: float
+    energy_err_j: float
+    gross_energy_j: float
+    gross_err_j: float
+    short_window: bool
+
+
+def measured_columns(iterations: Sequence[int], windows: Sequence[MeasuredWindow]) -> dict[int, dict]:
+    """The trace's measured columns per iteration, from the recorder's window over each iteration.
+
+    The join of measured and modelled joules, kept here beside the schema rather than in the loop:
+    ``energy_measured_j`` is net of the idle baseline where one was measured (NaN net), else gross,
+    with the matching one-sigma error.
+    """
+    columns = {}
+    for iteration, w in zip(iterations, windows, strict=True):
+        has_net = not math.isnan(w.net_energy_j)
+        columns[iteration] = {"energy_measured_j": w.net_energy_j if has_net else w.gross_energy_j,
+                              "energy_measured_err_j": w.energy_err_j if has_net else w.gross_err_j,
+                              "energy_measured_gross_j": w.gross_energy_j,
+                              "measured_short_window": bool(w.short_window)}
+    return columns
 
 
 class TraceError(E2TrainError, ValueError):

@@ -47,7 +47,7 @@ from e2train.energy.counts import (
 )
 from e2train.energy.model import layer_energy_j, model_energy
 from e2train.energy.profile import COUNTED_KINDS, load_profile
-from e2train.energy.trace import TraceWriter, read_trace
+from e2train.energy.trace import TraceWriter, measured_columns, read_trace
 from e2train.models import build_model
 from e2train.run_dir import (
     CHECKPOINT_FILE,
@@ -457,13 +457,7 @@ class Trainer:
             log.error("power measurement stopped early (%s); measured energy is partial", self._power_error)
         rows = [r for r in trace.rows if r["iteration"] >= self.start_iter]
         windows = recorder.energies_between([(r["t_start"], r["t_end"]) for r in rows])
-        measured = {}
-        for row, w in zip(rows, windows):
-            net = w.net_energy_j if not math.isnan(w.net_energy_j) else w.gross_energy_j
-            measured[row["iteration"]] = {"energy_measured_j": net, "energy_measured_err_j": w.energy_err_j
-                                          if not math.isnan(w.net_energy_j) else w.gross_err_j,
-                                          "energy_measured_gross_j": w.gross_energy_j,
-                                          "measured_short_window": bool(w.short_window)}
+        measured = measured_columns([r["iteration"] for r in rows], windows)
         trace.fill_measured(measured)
         recorder.save(self.run_dir / POWER_FILE)
 
