@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol, TypedDict, get_args, get_type_hints
 
 import pandas as pd
 
@@ -24,43 +24,50 @@ SCHEMA_VERSION = 2
 # Columns added after schema 1, with the value they have in a run written before them.
 ADDED_COLUMNS = {"count_mac_ortho": 0.0, "ortho_loss": math.nan}
 
-# column -> pandas dtype; the order is the file's column order
-COLUMNS: dict[str, str] = {
-    "iteration": "int64",
-    "epoch": "int64",
-    "skipped": "bool",
-    "t_start": "float64",  # time.monotonic() seconds, the same clock as the power recorder
-    "t_end": "float64",
-    "loss": "float64",
-    "ortho_loss": "float64",  # coefficient x orthogonality penalty (NaN: none computed); added in schema 2
-    "lr": "float64",
-    "slu_executed_fraction": "float64",
-    "psg_recompute_fraction_hw": "float64",  # per entry, as the psg_wgrad kernel
-    "psg_recompute_fraction_sw": "float64",  # entries the software path computed at full precision
-    "macs_forward": "int64",
-    "macs_backward_input": "int64",
-    "macs_wgrad_predict": "int64",
-    "macs_wgrad_full": "int64",
-    "dram_bytes": "int64",
-    "count_mac_int8": "float64",
-    "count_mac_int8x16": "float64",
-    "count_mac_int4x16": "float64",
-    "count_mac_fp32": "float64",
-    "count_flop_fp32": "float64",
-    "count_dram_byte": "float64",
-    "count_mac_ortho": "float64",  # orthogonality penalty (priced as mac_fp32); added in schema 2
-    "model_time_s": "float64",
-    "energy_compute_model_j": "float64",
-    "energy_dram_model_j": "float64",
-    "energy_static_model_j": "float64",
-    "energy_model_j": "float64",
-    "energy_baseline8_model_j": "float64",
-    "energy_baseline32_model_j": "float64",
-    "energy_measured_j": "float64",  # net of the idle baseline where one was measured, else gross
-    "energy_measured_err_j": "float64",  # one sigma
-    "energy_measured_gross_j": "float64",
-    "measured_short_window": "boolean",  # window shorter than the sensor's refresh period
-}
+
+class TraceRow(TypedDict):
+    """One row of the trace per iteration: the schema, with each column's pandas dtype.  The order is
+    the file's column order."""
+
+    iteration: Annotated[int, "int64"]
+    epoch: Annotated[int, "int64"]
+    skipped: Annotated[bool, "bool"]
+    t_start: Annotated[float, "float64"]  # time.monotonic() seconds, the same clock as the power recorder
+    t_end: Annotated[float, "float64"]
+    loss: Annotated[float, "float64"]
+    ortho_loss: Annotated[float, "float64"]  # coefficient x penalty (NaN: none computed); added in schema 2
+    lr: Annotated[float, "float64"]
+    slu_executed_fraction: Annotated[float, "float64"]
+    psg_recompute_fraction_hw: Annotated[float, "float64"]  # per entry, as the psg_wgrad kernel
+    psg_recompute_fraction_sw: Annotated[float, "float64"]  # entries the software path computed at full precision
+    macs_forward: Annotated[int, "int64"]
+    macs_backward_input: Annotated[int, "int64"]
+    macs_wgrad_predict: Annotated[int, "int64"]
+    macs_wgrad_full: Annotated[int, "int64"]
+    dram_bytes: Annotated[int, "int64"]
+    count_mac_int8: Annotated[float, "float64"]
+    count_mac_int8x16: Annotated[float, "float64"]
+    count_mac_int4x16: Annotated[float, "float64"]
+    count_mac_fp32: Annotated[float, "float64"]
+    count_flop_fp32: Annotated[float, "float64"]
+    count_dram_byte: Annotated[float, "float64"]
+    count_mac_ortho: Annotated[float, "float64"]  # orthogonality penalty (priced as mac_fp32); added in schema 2
+    model_time_s: Annotated[float, "float64"]
+    energy_compute_model_j: Annotated[float, "float64"]
+    energy_dram_model_j: Annotated[float, "float64"]
+    energy_static_model_j: Annotated[float, "float64"]
+    energy_model_j: Annotated[float, "float64"]
+    energy_baseline8_model_j: Annotated[float, "float64"]
+    energy_baseline32_model_j: Annotated[float, "float64"]
+    energy_measured_j: Annotated[float, "float64"]  # net of the idle baseline where one was measured, else gross
+    energy_measured_err_j: Annotated[float, "float64"]  # one sigma
+    energy_measured_gross_j: Annotated[float, "float64"]
+    measured_short_window: Annotated[bool | None, "boolean"]  # window shorter than the sensor's refresh period
+
+
+# column -> pandas dtype, read off TraceRow
+COLUMNS: dict[str, str] = {name: get_args(kind)[1]
+                           for name, kind in get_type_hints(TraceRow, include_extras=True).items()}
 
 
 class MeasuredWindow(Protocol):
@@ -100,15 +107,15 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 class TraceWriter:
-    def __init__(self, run_dir: Path, rows: list[dict] | None = None):
+    def __init__(self, run_dir: Path, rows: list[TraceRow] | None = None):
         self.run_dir = run_dir
-        self.rows: list[dict] = list(rows or [])
+        self.rows: list[TraceRow] = list(rows or [])
         self._journal = open(run_dir / JOURNAL_FILE, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         for row in self.rows:
             self._journal.write(json.dumps(row) + "\n")
         self._journal.flush()
 
-    def append(self, row: dict) -> None:
+    def append(self, row: TraceRow) -> None:
         missing = set(COLUMNS) - set(row)
         if missing:
             raise TraceError(f"trace row lacks {sorted(missing)}")
