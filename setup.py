@@ -30,6 +30,8 @@ setup(
         "matplotlib>=3.7",
         "pillow>=10",
         "pyyaml>=6",
+        # Finding and stopping the processes a run started (simulators past their time limit, Ray nodes).
+        "psutil>=5.9",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "import-linter>=2.1"],

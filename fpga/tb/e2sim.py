@@ -14,13 +14,16 @@ import json
 import os
 import shutil
 import sys
+import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from e2train.kernels.spec import KERNELS
-from e2train.kernels.toolchain import SIMULATORS
+from e2train.kernels.toolchain import SIM_TIMEOUT_S, SIMULATORS
 
 FPGA_DIR = Path(__file__).resolve().parents[1]
 RTL_DIR = FPGA_DIR / "rtl"
@@ -35,6 +38,15 @@ INSTALL_HINT = {
 
 class SimulatorMissing(RuntimeError):
     """The requested simulator (or cocotb) is not installed; the message says how to install it."""
+
+
+class SimulationTimeout(RuntimeError):
+    """A simulator process ran past its wall-clock limit and was stopped."""
+
+    def __init__(self, sim: str, top: str, timeout_s: float | None) -> None:
+        super().__init__(f"the {sim} simulation of {top} ran past its limit of {timeout_s:g} s and was stopped "
+                         "(a design that never finishes, or a job larger than the limit: pass timeout_s=...)")
+        self.timeout_s = timeout_s
 
 
 def default_build_root() -> Path:
@@ -103,10 +115,11 @@ def sources(design: str) -> list[Path]:
     return common + [RTL_DIR / f"{top_of(design)}.v"] if design in KERNELS else common
 
 
-def _fingerprint(sim: str, kernel: str, params: Mapping[str, int]) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps([sim, kernel, sorted(params.items())]).encode())
-    for path in sorted(sources(kernel)) + sorted(RTL_DIR.glob("*.vh")):
+def fingerprint(sources: Iterable[Path], *parts: object) -> str:
+    """The build key: ``parts`` (simulator, top, parameters, a generated top's text...) and the
+    contents of every source and header, so that an edited RTL file is never simulated stale."""
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode())
+    for path in sorted(sources) + sorted(RTL_DIR.glob("*.vh")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -147,41 +160,118 @@ def verilator_env(sim: str) -> Iterator[None]:
             os.environ["MAKEFLAGS"] = old
 
 
-def build(
-    sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None
-) -> Path:
-    """Build (or reuse) the simulation of one design (a kernel or a shared module, ``top_of``);
-    returns its build directory."""
+@contextmanager
+def wall_clock_limit(timeout_s: float | None, marker: str) -> Iterator[Callable[[], bool]]:
+    """Stop, after ``timeout_s``, every process this one started whose command line names ``marker``
+    (a build directory: the simulator runs ``vvp .../sim.vvp`` or ``.../Vtop``).
+
+    cocotb's runner waits on the simulator without a limit, so a hung design (a kernel that never
+    raises done, a bench awaiting an edge that never comes) would hang its caller for ever.  Yields a
+    function that tells whether the limit was hit."""
+    expired = threading.Event()
+
+    def stop_simulators() -> None:
+        expired.set()
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                if any(marker in arg for arg in proc.cmdline()):
+                    proc.kill()
+            except psutil.Error:  # it ended meanwhile
+                continue
+
+    timer = threading.Timer(timeout_s, stop_simulators) if timeout_s is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield expired.is_set
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def build_top(sim: str, top: str, files: list[Path], build_dir: Path, params: Mapping[str, int], key: str) -> Path:
+    """Build (or reuse, while ``key`` is unchanged) the simulation of module ``top``: the one place a
+    simulation is built, for the benches, the RTL backend and the device top alike."""
     reason = missing_reason(sim)
     if reason:
         raise SimulatorMissing(reason)
     from cocotb_tools.runner import get_runner
 
-    params = dict(params or {})
-    root = build_root or default_build_root()
-    key = _fingerprint(sim, kernel, params)
-    param_tag = "-".join(f"{k}{v}" for k, v in sorted(params.items())) or "default"
-    build_dir = root / f"{sim}-{kernel}-{param_tag}-{key}"
     stamp = build_dir / "e2_build.stamp"
-    with locked(root / f".{sim}-{kernel}-{param_tag}.lock"):
-        if stamp.exists():
+    with locked(build_dir.parent / f".{build_dir.name}.lock"):
+        if stamp.exists() and stamp.read_text() == key:
             return build_dir
-        runner = get_runner(sim)
-        build_args = ["-Wno-fatal"] if sim == "verilator" else []
+        build_dir.mkdir(parents=True, exist_ok=True)
         with verilator_env(sim):
-            runner.build(
-                sources=sources(kernel),
+            get_runner(sim).build(
+                sources=files,
                 includes=[RTL_DIR],
-                hdl_toplevel=top_of(kernel),
-                parameters=params,
+                hdl_toplevel=top,
+                parameters=dict(params),
                 build_dir=build_dir,
-                build_args=build_args,
+                build_args=["-Wno-fatal"] if sim == "verilator" else [],
                 timescale=("1ns", "1ps"),
                 always=True,
-                log_file=build_dir / "build.log" if sim == "verilator" else None,
+                log_file=build_dir / "build.log",
             )
         stamp.write_text(key)
     return build_dir
+
+
+def run_top(
+    sim: str,
+    top: str,
+    build_dir: Path,
+    test_module: str,
+    *,
+    params: Mapping[str, int],
+    extra_env: Mapping[str, str],
+    test_dir: Path,
+    testcase: str | None = None,
+    log_file: Path | None = None,
+    timeout_s: float | None = SIM_TIMEOUT_S,
+) -> Path:
+    """Run cocotb test(s) of ``test_module`` on a build under a wall-clock limit: the one place a
+    simulation runs.  Returns the results file; raises ``SimulationTimeout`` past the limit and
+    ``AssertionError`` when the simulator exits with an error (the results file says which test)."""
+    from cocotb_tools.runner import get_runner
+
+    with verilator_env(sim), wall_clock_limit(timeout_s, str(build_dir)) as expired:
+        try:
+            results = get_runner(sim).test(
+                test_module=test_module,
+                hdl_toplevel=top,
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir,
+                test_dir=test_dir,
+                testcase=testcase,
+                extra_env=dict(extra_env),
+                parameters=dict(params),
+                timescale=("1ns", "1ps"),
+                log_file=log_file,
+            )
+        except (SystemExit, RuntimeError) as exc:
+            # the runner exits the interpreter on failures (or, writing to a log file, raises); a library
+            # must raise one exception that says what happened
+            if expired():
+                raise SimulationTimeout(sim, top, timeout_s) from None
+            raise AssertionError(f"simulation of {top} on {sim} failed ({exc})") from None
+    if expired():
+        raise SimulationTimeout(sim, top, timeout_s)
+    return results
+
+
+def build(
+    sim: str, kernel: str, params: Mapping[str, int] | None = None, build_root: Path | None = None
+) -> Path:
+    """Build (or reuse) the simulation of one design (a kernel or a shared module, ``top_of``);
+    returns its build directory."""
+    params = dict(params or {})
+    key = fingerprint(sources(kernel), sim, kernel, sorted(params.items()))
+    param_tag = "-".join(f"{k}{v}" for k, v in sorted(params.items())) or "default"
+    build_dir = (build_root or default_build_root()) / f"{sim}-{kernel}-{param_tag}-{key}"
+    return build_top(sim, top_of(kernel), sources(kernel), build_dir, params, key)
 
 
 def build_params() -> dict[str, int]:
@@ -201,6 +291,7 @@ def run(
     build_root: Path | None = None,
     python_paths: tuple[Path, ...] = (),
     log_file: Path | None = None,
+    timeout_s: float | None = SIM_TIMEOUT_S,
 ) -> Path:
     """Run cocotb test(s) of `test_module` against one kernel build; raise if any failed.
 
@@ -208,8 +299,6 @@ def run(
     `log_file` receives the simulator's output instead of the console.
     """
     build_dir = build(sim, kernel, params, build_root)
-    from cocotb_tools.runner import get_runner
-
     env = {
         "COCOTB_REWRITE_ASSERTION_FILES": "*test_fpga_*.py",
         "COCOTB_LOG_LEVEL": "WARNING",
@@ -220,23 +309,8 @@ def run(
     added = [p for p in paths if p not in sys.path]
     sys.path[:0] = added
     try:
-        runner = get_runner(sim)
-        try:
-            results = runner.test(
-                test_module=test_module,
-                hdl_toplevel=top_of(kernel),
-                hdl_toplevel_lang="verilog",
-                build_dir=build_dir,
-                test_dir=test_dir or build_dir,
-                testcase=testcase,
-                extra_env=env,
-                parameters=dict(params or {}),
-                timescale=("1ns", "1ps"),
-                log_file=log_file,
-            )
-        except SystemExit as exc:
-            # the runner exits the interpreter on failures; a library must raise instead
-            raise AssertionError(f"simulation of {kernel} on {sim} failed (exit {exc.code})") from None
+        results = run_top(sim, top_of(kernel), build_dir, test_module, params=dict(params or {}), extra_env=env,
+                          test_dir=test_dir or build_dir, testcase=testcase, log_file=log_file, timeout_s=timeout_s)
     finally:
         for p in added:
             if p in sys.path:

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from e2train.device import DeviceTimeout, KernelLimits
-from e2train.device.rtl_sim import RtlMissing, missing_reason, parse_module, run_in_simulator
+from e2train.device.rtl_sim import RtlMissing, SimulationError, missing_reason, parse_module, run_in_simulator
 from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels import reference
 from e2train.kernels.driver_conv import conv2d_forward_codes
@@ -123,6 +124,19 @@ def test_a_simulated_kernel_is_hung_after_simulated_cycles_not_seconds() -> None
     _require("icarus", ("gemm",))
     with pytest.raises(DeviceTimeout, match=r"did not finish within (5\d\d|6\d\d) simulated cycles"):
         run_in_simulator(cycle_budget_job, "icarus", kernels=("gemm",))
+
+
+def hung_job(device) -> None:  # type: ignore[no-untyped-def]
+    """Runs in the simulator and never returns: the simulator process itself must be stopped."""
+    time.sleep(3600)
+
+
+def test_a_simulation_that_never_ends_is_stopped_at_its_wall_clock_limit() -> None:
+    _require("icarus", ("gemm",))
+    start = time.monotonic()
+    with pytest.raises(SimulationError, match="ran past its limit of 8 s"):
+        run_in_simulator(hung_job, "icarus", kernels=("gemm",), timeout_s=8)
+    assert time.monotonic() - start < 120  # the build may be cached or not; the job alone would take an hour
 
 
 def test_unpicklable_job_is_refused_before_simulating() -> None:

@@ -19,8 +19,6 @@ Builds are cached by simulator, kernels, parameters and source contents (under
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import pickle
@@ -35,6 +33,7 @@ from typing import Any
 
 from e2train.device.base import DeviceError, KernelLimits
 from e2train.kernels.spec import KERNEL_NAMES, KERNELS
+from e2train.kernels.toolchain import SIM_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -233,45 +232,22 @@ def build(
     if reason:
         raise SimulatorMissing(reason)
     e2sim = _e2sim()
-    from cocotb_tools.runner import get_runner
-
     top_params = _top_parameters(kernels, params)
     top_text = generate_top(kernels)
     sources = sorted({p for k in kernels for p in e2sim.sources(k)})
-    digest = hashlib.sha256(json.dumps([sim, kernels, sorted(top_params.items())]).encode())
-    digest.update(top_text.encode())
-    for path in sources + sorted(e2sim.RTL_DIR.glob("*.vh")):
-        digest.update(path.name.encode() + path.read_bytes())
-    key = digest.hexdigest()[:16]
+    key = e2sim.fingerprint(sources, sim, kernels, sorted(top_params.items()), top_text)
     root = build_root or e2sim.default_build_root()
     build_dir = root / f"device-{sim}-{'-'.join(KERNEL_PREFIX[k] for k in kernels)}-{key}"
-    stamp = build_dir / "e2_build.stamp"
-    with e2sim.locked(root / f".device-{sim}.lock"):
-        if stamp.exists():
-            return build_dir
+    top_file = build_dir / f"{TOP}.v"
+    try:
         build_dir.mkdir(parents=True, exist_ok=True)
-        top_file = build_dir / f"{TOP}.v"
-        top_file.write_text(top_text)
-        log.info("building %s on %s in %s", TOP, sim, build_dir)
-        with e2sim.verilator_env(sim):
-            try:
-                get_runner(sim).build(
-                    sources=[*sources, top_file],
-                    includes=[e2sim.RTL_DIR],
-                    hdl_toplevel=TOP,
-                    parameters=top_params,
-                    build_dir=build_dir,
-                    build_args=["-Wno-fatal"] if sim == "verilator" else [],
-                    timescale=("1ns", "1ps"),
-                    always=True,
-                    log_file=build_dir / "build.log",
-                )
-            except (SystemExit, subprocess.CalledProcessError, OSError, RuntimeError) as err:
-                raise SimulationError(
-                    f"building {TOP} on {sim} failed ({err}); see {build_dir / 'build.log'}"
-                ) from None
-        stamp.write_text(key)
-    return build_dir
+        if not top_file.exists():  # its text is part of the key; written whole, as a parallel build may read it
+            staged = build_dir / f".{TOP}.{os.getpid()}.v"
+            staged.write_text(top_text)
+            os.replace(staged, top_file)
+        return e2sim.build_top(sim, TOP, [*sources, top_file], build_dir, top_params, key)  # type: ignore[no-any-return]
+    except (SystemExit, subprocess.CalledProcessError, OSError, RuntimeError) as err:
+        raise SimulationError(f"building {TOP} on {sim} failed ({err}); see {build_dir / 'build.log'}") from None
 
 
 def run_in_simulator(
@@ -283,17 +259,18 @@ def run_in_simulator(
     limits: Mapping[str, KernelLimits] | None = None,
     memory_bytes: int = 64 << 20,
     build_root: Path | None = None,
+    timeout_s: float | None = SIM_TIMEOUT_S,
 ) -> Any:
     """Run ``job(device)`` inside the simulated RTL and return its result (or raise its exception).
 
     ``job`` must be picklable (a module-level function, or ``functools.partial`` of one) because the
     simulator is another process.  ``params`` sets RTL parameters per kernel
     (``{"gemm": {"KC": 64}}``); ``limits`` makes the device report smaller kernel limits so that
-    drivers tile.  Every kernel wait inside has its own wall-clock timeout (``DeviceTimeout``).
+    drivers tile.  Every kernel wait inside has its own wall-clock timeout (``DeviceTimeout``), and the
+    simulator process as a whole stops after ``timeout_s`` (``SimulationError``; ``None``: no limit, for
+    a long training in the simulator).
     """
     build_dir = build(sim, kernels, params, build_root)
-    from cocotb_tools.runner import get_runner
-
     with tempfile.TemporaryDirectory(prefix="e2train-sim-") as tmp:
         tmp_dir = Path(tmp)
         spec = JobSpec(
@@ -313,21 +290,14 @@ def run_in_simulator(
             "COCOTB_REWRITE_ASSERTION_FILES": "*cocotb_entry.py",
             "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
         }
-        with _e2sim().verilator_env(sim):
-            try:
-                get_runner(sim).test(
-                    test_module=ENTRY_MODULE,
-                    hdl_toplevel=TOP,
-                    hdl_toplevel_lang="verilog",
-                    build_dir=build_dir,
-                    test_dir=tmp_dir,
-                    extra_env=env,
-                    parameters=_top_parameters(kernels, params),
-                    timescale=("1ns", "1ps"),
-                    log_file=tmp_dir / "sim.log",
-                )
-            except SystemExit as exc:  # the runner exits on failures; a library must raise
-                log.debug("simulator exited with %s", exc.code)
+        e2sim = _e2sim()
+        try:
+            e2sim.run_top(sim, TOP, build_dir, ENTRY_MODULE, params=_top_parameters(kernels, params), extra_env=env,
+                          test_dir=tmp_dir, log_file=tmp_dir / "sim.log", timeout_s=timeout_s)
+        except AssertionError as exc:  # the job's own exception (if any) comes back through the result file
+            log.debug("simulator exited with an error: %s", exc)
+        except e2sim.SimulationTimeout as exc:
+            raise SimulationError(str(exc)) from None
         return _collect(tmp_dir, sim)
 
 
