@@ -27,7 +27,14 @@ SPEC = "cifar10-ortho"
 
 
 ROW_COLUMNS = ["penalty", "seed", "test_accuracy", "train_time_s", "energy_model_j", "energy_ortho_model_j",
-               "ortho_share"]
+               "ortho_share", "sitting"]
+EARLIER_SITTING = "earlier"  # rows of a table written before the column existed
+
+
+def this_sitting() -> str:
+    """Which machine boot made a row (Linux's boot id): training times compare only within one."""
+    boot_id = Path("/proc/sys/kernel/random/boot_id")
+    return boot_id.read_text().strip()[:8] if boot_id.is_file() else "unknown"
 
 
 def trial_row(variant: str, seed: int, run_dir: Path) -> dict:
@@ -35,7 +42,7 @@ def trial_row(variant: str, seed: int, run_dir: Path) -> dict:
     ortho_j = s.get("energy_ortho_model_j") or 0.0
     return {"penalty": variant, "seed": seed, "test_accuracy": s["test_accuracy"], "train_time_s": s["train_time_s"],
             "energy_model_j": s["energy_model_j"], "energy_ortho_model_j": ortho_j,
-            "ortho_share": ortho_j / s["energy_model_j"]}
+            "ortho_share": ortho_j / s["energy_model_j"], "sitting": this_sitting()}
 
 
 def select_variants(variants: dict[str, dict], names: list[str]) -> dict[str, dict]:
@@ -48,6 +55,8 @@ def select_variants(variants: dict[str, dict], names: list[str]) -> dict[str, di
 
 def with_earlier_rows(rows: pd.DataFrame, earlier: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """This sitting's rows plus an earlier table's rows for the (penalty, seed) pairs not run now."""
+    if "sitting" not in earlier.columns:
+        earlier = earlier.assign(sitting=EARLIER_SITTING)
     missing = sorted(set(ROW_COLUMNS) - set(earlier.columns))
     if missing:
         raise click.BadParameter(f"not a table of this benchmark (no column {', '.join(missing)})",
@@ -60,11 +69,12 @@ def with_earlier_rows(rows: pd.DataFrame, earlier: pd.DataFrame, order: list[str
 
 
 def time_vs_none(rows: pd.DataFrame) -> pd.Series:
-    """Each trial's training time over the unregularized run's of the same seed (NaN where that run is
-    missing): seeds of a long benchmark may run on different machines, so absolute times do not compare,
-    while both runs of one seed ran on the same machine one after the other."""
-    none_time = rows[rows["penalty"] == "none"].set_index("seed")["train_time_s"]
-    return rows["train_time_s"] / rows["seed"].map(none_time)
+    """Each trial's training time over the unregularized run's of the same seed and sitting (NaN where
+    there is none): a long benchmark spans sittings on different machines, so absolute times do not
+    compare, while two runs of one sitting ran on the same machine one after the other."""
+    none = rows[rows["penalty"] == "none"].set_index(["seed", "sitting"])["train_time_s"]
+    keys = pd.MultiIndex.from_frame(rows[["seed", "sitting"]])
+    return rows["train_time_s"] / none.reindex(keys).to_numpy()
 
 
 def markdown(rows: pd.DataFrame, command: str, iters: int) -> str:
@@ -78,7 +88,8 @@ def markdown(rows: pd.DataFrame, command: str, iters: int) -> str:
              "60 %); SRIP as the paper (sigma, one power step from a random start). Test accuracy is mean ± std "
              "over seeds. The penalty's energy is its fp32 multiply-accumulates (Gram matrices or power steps, "
              "forward and backward) under the run's energy profile; training time includes the penalty, and its "
-             "ratio to the unregularized run of the same seed (mean over seeds) is what compares across machines.",
+             "ratio to the unregularized run of the same seed in the same sitting (mean over the seeds that have "
+             "one) is what compares across machines.",
              "",
              "| penalty | seeds | test acc. | training time (s) | time vs none | penalty energy (J) | "
              "share of the run's energy |",
