@@ -48,6 +48,39 @@ def test_calibrated_rule_runs_the_trained_fraction_where_half_runs_all() -> None
     assert all(m.mean().item() == 1.0 for m in model.last_gates.masks)
 
 
+def test_random_rule_runs_the_trained_fraction_whatever_the_input() -> None:
+    """The control for input dependence: the same computation as calibrated, not chosen by p."""
+    model = _gated_model(0.6).eval()
+    model.gates.train_fraction.copy_(torch.tensor([0.2, 0.5, 0.8, 0.5, 0.5])[: len(model.gates.train_fraction)])
+    model.gate_rule = "random"
+    model.gate_generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2000, 1, 8, 8)
+    model(x)
+    for k, mask in enumerate(model.last_gates.masks):
+        assert mask.mean().item() == pytest.approx(float(model.gates.train_fraction[k]), abs=0.05)
+        p = model.last_gates.probabilities[k]
+        # not chosen by p: the executed samples' mean p is that of all samples (calibrated would take the top)
+        assert p[mask > 0.5].mean().item() == pytest.approx(p.mean().item(), abs=3 * p.std().item() / 20)
+
+
+def test_evaluation_under_a_drawing_rule_is_repeatable_and_leaves_the_training_generator() -> None:
+    from e2train.train.evaluate import evaluate
+
+    class Source:
+        def test_batches(self):
+            g = torch.Generator().manual_seed(5)
+            for _ in range(3):
+                yield torch.randn(50, 1, 8, 8, generator=g), torch.randint(0, 10, (50,), generator=g)
+
+    model = _gated_model(0.6)
+    training_generator = torch.Generator().manual_seed(9)
+    model.gate_generator = training_generator
+    macs = [1] * len(model.gates.train_fraction)
+    first, second = (evaluate(model, Source(), macs, rule="random") for _ in range(2))
+    assert first == second
+    assert model.gate_generator is training_generator and model.gate_rule == "calibrated"
+
+
 def test_training_tracks_each_gates_executed_fraction() -> None:
     model = _gated_model(0.6).train()
     model.gates.proj.bias.data.fill_(-20.0)  # p ~ 0: nothing runs

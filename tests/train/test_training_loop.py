@@ -113,7 +113,7 @@ def test_run_directory_contents(tmp_path) -> None:
     assert (ran["psg_recompute_fraction_hw"].between(0, 1)).all()
     # the software path recomputes whole output channels: never fewer entries than the kernel
     assert (ran["psg_recompute_fraction_sw"] >= ran["psg_recompute_fraction_hw"]).all()
-    assert set(saved["test_by_rule"]) == {"calibrated", "half"}
+    assert set(saved["test_by_rule"]) == {"calibrated", "half", "random"}
     assert (ran["macs_wgrad_predict"] > 0).all()
 
 

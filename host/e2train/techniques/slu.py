@@ -13,6 +13,9 @@ of the network runs:
   computation level that was trained, and the samples each gate keeps are those it rates highest.
 - ``half``: ``p > 0.5`` (the previous rule; with gates near 0.5 it runs every block or none).
 - ``sample``: a Bernoulli draw as in training (the original code; test accuracy becomes random).
+- ``random``: gate k runs a sample with the probability of its trained fraction, whatever the input:
+  the control for the learned choice.  ``calibrated`` and ``random`` run the same computation, so
+  the accuracy between them is what the gates' input dependence is worth.
 
 Project choices: the cost regularizer weights each block by its real MAC count (normalised to a
 mean of 1, so ``beta`` keeps the original scale); skipped samples are really skipped (gather the
@@ -30,7 +33,7 @@ import torch
 import torch.nn as nn
 
 GATE_HIDDEN = 10
-EVAL_RULES = ("calibrated", "half", "sample")
+EVAL_RULES = ("calibrated", "half", "sample", "random")
 TRAIN_FRACTION_MOMENTUM = 0.05  # exponential average of each gate's executed fraction in training
 
 
@@ -74,6 +77,9 @@ class GateNetwork(nn.Module):
             return (p > torch.rand(p.shape, generator=generator, device="cpu").to(p.device)).to(p.dtype)
         if rule == "half":
             return (p > 0.5).to(p.dtype)
+        if rule == "random":
+            u = torch.rand(p.shape, generator=generator, device="cpu").to(p.device)
+            return (u < self.train_fraction[index]).to(p.dtype)
         if self.calibrating:
             self.thresholds[index] = threshold_for_fraction(p, float(self.train_fraction[index]))
         return (p > self.thresholds[index]).to(p.dtype)

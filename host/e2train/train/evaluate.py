@@ -17,6 +17,7 @@ from e2train.models.resnet import ResNet
 from e2train.techniques.slu import computation_fraction
 
 CALIBRATION_SAMPLES = 512
+DRAWING_RULES = ("sample", "random")  # gate rules that draw: evaluated with a fixed generator, so repeatable
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,12 @@ def calibrate_gates(model: ResNet, source: BatchSource, samples: int = CALIBRATI
 def evaluate(model: ResNet, source: BatchSource, block_macs: list[int], rule: str | None = None) -> Evaluation:
     """Accuracy on the test set; ``rule`` overrides the model's gate rule for this evaluation."""
     was_training = model.training
-    saved_rule = model.gate_rule
+    saved_rule, saved_generator = model.gate_rule, model.gate_generator
     model.gate_rule = rule or saved_rule
     if model.gated and model.gate_rule == "calibrated":
         calibrate_gates(model, source)
+    if model.gate_rule in DRAWING_RULES:
+        model.gate_generator = torch.Generator().manual_seed(0)
     model.eval()
     correct = total = 0
     executed, weights, probabilities, masks = [], [], [], []
@@ -69,7 +72,7 @@ def evaluate(model: ResNet, source: BatchSource, block_macs: list[int], rule: st
                 probabilities.append(torch.stack(model.last_gates.probabilities))  # (gates, B)
                 masks.append(torch.stack(model.last_gates.masks))
     finally:
-        model.gate_rule = saved_rule
+        model.gate_rule, model.gate_generator = saved_rule, saved_generator
         model.train(was_training)
     if not model.gated:
         return Evaluation(correct / max(total, 1), 1.0)

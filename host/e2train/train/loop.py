@@ -346,9 +346,10 @@ class Trainer:
         return entry
 
     def _evaluate_each_rule(self) -> dict[str, dict[str, float | None]]:
-        """The finished model under every deterministic gate rule, for comparison in the summary."""
+        """The finished model under the calibrated rule, the previous ``half`` rule, and ``random`` (the same
+        computation as calibrated, chosen without looking at the input), for comparison in the summary."""
         results = {}
-        for rule in ("calibrated", "half"):
+        for rule in ("calibrated", "half", "random"):
             ev = evaluate(self.model, self.source, self.block_macs, rule=rule)
             results[rule] = {"test_accuracy": ev.accuracy, "test_executed_fraction": ev.executed_fraction,
                              "test_gate_p_std": ev.mean_gate_p_std}
