@@ -19,6 +19,7 @@ from e2train.errors import E2TrainError
 from e2train.kernels.toolchain import SIMULATORS
 from e2train.models.resnet import MODELS
 from e2train.run_dir import CONFIG_FILE, RunDir
+from e2train.techniques.slu import EVAL_RULES
 
 
 @click.group()
@@ -47,9 +48,9 @@ def cli(verbose: bool) -> None:
 @click.option("--smd", type=float, help="SMD drop probability, e.g. 0.5 (0 = off).")
 @click.option("--slu-target", type=float, help="SLU target computation fraction, e.g. 0.6 (omit = off).")
 @click.option("--slu-beta", type=float, help="Weight of the SLU cost term.")
-@click.option("--slu-eval-rule", type=click.Choice(["calibrated", "half", "sample"]),
+@click.option("--slu-eval-rule", type=click.Choice(EVAL_RULES),
               help="Gate decisions at evaluation: thresholds calibrated to the trained fraction (default), "
-                   "p > 0.5, or sampled.")
+                   "p > 0.5, sampled, or the trained fraction drawn at random (the control).")
 @click.option("--psg-lr-scale", type=float, help="Learning-rate factor of PSG's sign updates (default 1).")
 @click.option("--psg/--no-psg", default=None, help="Predictive sign gradient descent.")
 @click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
