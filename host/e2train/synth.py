@@ -23,6 +23,7 @@ from typing import Any
 
 from e2train.errors import E2TrainError
 from e2train.kernels.spec import KERNEL_NAMES, KERNELS
+from e2train.kernels.toolchain import fpga_dir
 
 PART = "xc7z020"
 BUDGET = {"LUT": 53_200, "FF": 106_400, "DSP48E1": 220, "BRAM36": 140}
@@ -54,9 +55,7 @@ class SynthError(E2TrainError, RuntimeError):
 
 def fpga_rtl_dir() -> Path:
     """``fpga/rtl`` of the repository ($E2TRAIN_FPGA_DIR overrides the ``fpga/`` location)."""
-    env = os.environ.get("E2TRAIN_FPGA_DIR")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "fpga"
-    rtl = base / "rtl"
+    rtl = fpga_dir() / "rtl"
     if not rtl.is_dir():
         raise SynthError(f"RTL sources not found in {rtl}; set E2TRAIN_FPGA_DIR to the repository's fpga/")
     return rtl

@@ -19,10 +19,7 @@ repository), ``E2TRAIN_RTL_CACHE`` (build cache).
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,29 +37,18 @@ from e2train.kernels.reference import (
     validate_gemm,
     validate_psg_operands,
 )
-from e2train.kernels.toolchain import SIMULATORS
+from e2train.kernels.toolchain import SIMULATORS, harness
 
 COUNTER_KEYS = regmap.COUNTER_NAMES  # the counter registers the job reads back
 _MEM_SLACK = 1 << 16  # guard bytes and alignment around the operands in the simulated RAM
 
 
-def fpga_dir() -> Path:
-    """The repository's ``fpga/`` directory (RTL sources and the cocotb job module)."""
-    env = os.environ.get("E2TRAIN_FPGA_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "fpga"
-    if not (path / "rtl").is_dir() or not (path / "tb" / "e2sim.py").is_file():
-        raise BackendUnavailable(
-            f"RTL sources not found under {path}; set E2TRAIN_FPGA_DIR to the repository's fpga/ directory"
-        )
-    return path
-
-
 def _e2sim() -> ModuleType:
-    """The build/run helpers in fpga/tb (not part of the installed package: they travel with the RTL)."""
-    tb_dir = str(fpga_dir() / "tb")
-    if tb_dir not in sys.path:
-        sys.path.insert(0, tb_dir)
-    return importlib.import_module("e2sim")
+    """The simulators' harness (``fpga/tb/e2sim.py``), or BackendUnavailable saying where it was looked for."""
+    try:
+        return harness()
+    except FileNotFoundError as err:
+        raise BackendUnavailable(str(err)) from None
 
 
 def check_simulator(sim: str) -> None:

@@ -24,7 +24,6 @@ import os
 import pickle
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +32,10 @@ from typing import Any
 
 from e2train.device.base import DeviceError, KernelLimits
 from e2train.kernels.spec import KERNEL_NAMES, KERNELS
-from e2train.kernels.toolchain import SIM_TIMEOUT_S
+from e2train.kernels.toolchain import SIM_TIMEOUT_S, harness
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
-FPGA_DIR = Path(os.environ.get("E2TRAIN_FPGA_DIR", REPO / "fpga"))
 TOP = "e2_device_top"
 KERNEL_PREFIX = {"gemm": "gemm", "psg_wgrad": "psg"}
 ENTRY_MODULE = "e2train.device.cocotb_entry"
@@ -76,18 +73,11 @@ class JobSpec:
 
 
 def _e2sim() -> Any:
-    """fpga/tb/e2sim.py: the RTL's source list and simulator discovery, shared with the RTL benches."""
-    tb_dir = FPGA_DIR / "tb"
-    if not (tb_dir / "e2sim.py").is_file():
-        raise RtlMissing(
-            f"{tb_dir / 'e2sim.py'} not found: run from a checkout of the repository "
-            "(or set E2TRAIN_FPGA_DIR to its fpga/ directory)"
-        )
-    if str(tb_dir) not in sys.path:
-        sys.path.insert(0, str(tb_dir))
-    import e2sim  # type: ignore[import-not-found]
-
-    return e2sim
+    """fpga/tb/e2sim.py: the RTL's source list, simulator discovery and runs, shared with the RTL benches."""
+    try:
+        return harness()
+    except FileNotFoundError as err:
+        raise RtlMissing(str(err)) from None
 
 
 def missing_reason(sim: str, kernels: tuple[str, ...] = ("gemm",)) -> str | None:
