@@ -76,6 +76,7 @@ CASES = [
     ("train", ["--smd", "-0.1"], "drop probability"),
     ("train", ["--slu-target", "0"], "computation fraction"),
     ("train", ["--slu-target", "1.5"], "computation fraction"),
+    ("train", ["--slu-policy-coef", "-1"], "slu_policy_coef=-1.0 must be >= 0"),
     ("train", ["--dataset", "mnist"], "'mnist' is not one of"),
     ("train", ["--model", "resnet21"], "'resnet21' is not one of"),
     ("train", ["--precision", "fp16"], "'fp16' is not one of"),

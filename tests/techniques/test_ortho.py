@@ -141,7 +141,7 @@ def test_persistent_vectors_are_carried_and_restored() -> None:
     assert set(state) == {""} and state[""].shape == (5,)
     again = OrthoRegularizer(model, OrthoConfig(kind="srip", persistent=True))
     again.load_state_dict(state)
-    assert float(again.penalty(step=7)) == pytest.approx(float(reg.penalty(step=7)))
+    assert float(again.penalty(step=7).detach()) == pytest.approx(float(reg.penalty(step=7).detach()))
 
 
 def test_bad_options_are_refused() -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 
 from e2train.models.resnet import BasicBlock, ResNet
-from e2train.techniques.slu import GateRecord, computation_fraction, slu_cost_loss, straight_through_mask
+from e2train.techniques.slu import (
+    GateRecord,
+    computation_fraction,
+    slu_cost_loss,
+    slu_policy_loss,
+    straight_through_mask,
+)
 
 
 def _block(stride: int) -> BasicBlock:
@@ -62,6 +68,28 @@ def test_cost_term_sign_follows_target() -> None:
     low = [m.detach().requires_grad_() for m in masks]
     slu_cost_loss(GateRecord(low, [2, 1], 2), macs, target=0.9, beta=1.0).backward()
     assert low[0].grad[0] < 0  # below target: push up
+
+
+def test_policy_term_makes_a_worse_than_average_samples_decisions_less_likely() -> None:
+    """REINFORCE with the batch mean as baseline: descent lowers the probability of the decisions taken
+    for samples whose loss is above the mean (run or skip alike) and raises it below the mean."""
+    p = torch.tensor([0.6, 0.6, 0.3, 0.3], requires_grad=True)
+    masks = [torch.tensor([1.0, 1.0, 0.0, 0.0])]
+    losses = torch.tensor([2.0, 0.0, 2.0, 0.0])  # samples 0, 2 worse than the mean, 1, 3 better
+    slu_policy_loss(GateRecord(masks=masks, probabilities=[p], batch=4), losses, coef=1.0).backward()
+    step = -p.grad  # gradient descent's direction for p
+    assert step[0] < 0 and step[1] > 0  # ran: worse -> run less often, better -> more often
+    assert step[2] > 0 and step[3] < 0  # skipped: worse -> run more often, better -> skip more often
+    expected = torch.tensor([1 / 0.6, -1 / 0.6, -1 / 0.7, 1 / 0.7]) / 4  # (l_i - mean) d log pi / dp / B
+    assert torch.allclose(p.grad, expected)
+
+
+def test_policy_term_is_zero_when_every_sample_does_equally_well() -> None:
+    p = torch.tensor([0.2, 0.9], requires_grad=True)
+    loss = slu_policy_loss(GateRecord(masks=[torch.tensor([0.0, 1.0])], probabilities=[p], batch=2),
+                           torch.tensor([0.7, 0.7]), coef=3.0)
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and torch.all(p.grad == 0)
 
 
 def test_evaluation_gates_are_deterministic() -> None:

@@ -48,6 +48,8 @@ def cli(verbose: bool) -> None:
 @click.option("--smd", type=float, help="SMD drop probability, e.g. 0.5 (0 = off).")
 @click.option("--slu-target", type=float, help="SLU target computation fraction, e.g. 0.6 (omit = off).")
 @click.option("--slu-beta", type=float, help="Weight of the SLU cost term.")
+@click.option("--slu-policy-coef", type=float,
+              help="Weight of a REINFORCE term that trains the gates on each sample's own loss (default 0: off).")
 @click.option("--slu-eval-rule", type=click.Choice(EVAL_RULES),
               help="Gate decisions at evaluation: thresholds calibrated to the trained fraction (default), "
                    "p > 0.5, sampled, or the trained fraction drawn at random (the control).")

@@ -121,7 +121,7 @@ class ResNet(nn.Module):
                 mask = self.gates.eval_mask(k - 1, p, self.gate_rule, self.gate_generator)
             x, executed = block.gated(x, mask)
             record.masks.append(mask)
-            record.probabilities.append(p.detach())
+            record.probabilities.append(p)  # with its graph: the policy-gradient term trains through it
             record.executed.append(executed)
         self.last_gates = record
         return self.head(x.mean(dim=(2, 3)))  # (B, classes)

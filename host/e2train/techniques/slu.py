@@ -17,11 +17,17 @@ of the network runs:
   the control for the learned choice.  ``calibrated`` and ``random`` run the same computation, so
   the accuracy between them is what the gates' input dependence is worth.
 
+Optional policy-gradient term (``slu_policy_coef``, off by default): the straight-through gradient
+reaches a gate only through executed samples, and as the training loss falls it fades, while the
+cost term pushes every sample alike, so the gates drift toward input-independence.  REINFORCE on
+each sample's own loss (BlockDrop; SkipNet's hybrid RL) gives every sample's gates a signal: the
+decisions of samples whose loss is above the batch mean become less likely, those below more.
+
 Project choices: the cost regularizer weights each block by its real MAC count (normalised to a
 mean of 1, so ``beta`` keeps the original scale); skipped samples are really skipped (gather the
 executed ones, run the block, scatter back), so BatchNorm statistics come from executed samples only
 and a skipped sample's gate gets no task-loss gradient (F(x) was never computed): only the cost
-term reaches it.
+term (and the policy term, when on) reaches it.
 """
 
 from __future__ import annotations
@@ -114,7 +120,7 @@ class GateRecord:
     masks: list[torch.Tensor] = field(default_factory=list)  # per gated block, (B,) STE masks
     executed: list[int] = field(default_factory=list)  # executed samples per gated block
     batch: int = 0
-    probabilities: list[torch.Tensor] = field(default_factory=list)  # per gated block, (B,) gate outputs p
+    probabilities: list[torch.Tensor] = field(default_factory=list)  # per gated block, (B,) p, not detached
 
 
 def computation_fraction(record: GateRecord, block_macs: list[int]) -> float:
@@ -129,3 +135,12 @@ def slu_cost_loss(record: GateRecord, block_macs: list[int], target: float, beta
     cost = sum(m.sum() * (macs / mean_macs) for m, macs in zip(record.masks, block_macs))
     sign = 1.0 if computation_fraction(record, block_macs) > target else -1.0
     return beta * sign * cost  # type: ignore[return-value]
+
+
+def slu_policy_loss(record: GateRecord, sample_losses: torch.Tensor, coef: float) -> torch.Tensor:
+    """``coef * mean_i[(l_i - mean l) * sum_k log pi(a_ik | x_i)]``: REINFORCE with the batch mean as
+    baseline, each sample rewarded by its own (detached) loss, over every gate's sampled decision."""
+    advantage = (sample_losses - sample_losses.mean()).detach()
+    log_prob = sum(torch.where(m.detach() > 0.5, p.clamp_min(1e-6).log(), (1 - p).clamp_min(1e-6).log())
+                   for m, p in zip(record.masks, record.probabilities, strict=True))
+    return coef * (advantage * log_prob).mean()  # type: ignore[union-attr]

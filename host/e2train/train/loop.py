@@ -64,7 +64,7 @@ from e2train.run_dir import (
 )
 from e2train.techniques.ortho import OrthoConfig, OrthoRegularizer
 from e2train.techniques.psg import PsgConfig
-from e2train.techniques.slu import computation_fraction, slu_cost_loss
+from e2train.techniques.slu import computation_fraction, slu_cost_loss, slu_policy_loss
 from e2train.train.checkpoint import load_checkpoint, save_checkpoint
 from e2train.train.compute_device import torch_device
 from e2train.train.evaluate import evaluate
@@ -283,6 +283,9 @@ class Trainer:
             record = self.model.last_gates
             slu_fraction = computation_fraction(record, self.block_macs)
             total_loss = loss + slu_cost_loss(record, self.block_macs, self.cfg.slu_target, self.cfg.slu_beta)
+            if self.cfg.slu_policy_coef:
+                sample_losses = F.cross_entropy(logits.detach(), y, reduction="none")
+                total_loss = total_loss + slu_policy_loss(record, sample_losses, self.cfg.slu_policy_coef)
         # fp32 on the master weights; with PSG its gradient adds to the conv weights' signs
         ortho_loss = self.ortho.loss(iteration / self.total_iters, iteration) if self.ortho is not None else None
         if ortho_loss is not None:
