@@ -40,6 +40,7 @@ import torch.nn as nn
 
 GATE_HIDDEN = 10
 EVAL_RULES = ("calibrated", "half", "sample", "random")
+DRAWING_RULES = ("sample", "random")  # rules that draw at random: evaluation seeds them so that it repeats
 TRAIN_FRACTION_MOMENTUM = 0.05  # exponential average of each gate's executed fraction in training
 
 
@@ -80,12 +81,11 @@ class GateNetwork(nn.Module):
     def eval_mask(self, index: int, p: torch.Tensor, rule: str, generator: torch.Generator | None) -> torch.Tensor:
         """Hard decisions (B,) at evaluation under ``rule``; while calibrating, also sets ``t_k``."""
         if rule == "sample":
-            return (p > torch.rand(p.shape, generator=generator, device="cpu").to(p.device)).to(p.dtype)
+            return (p > uniform_like(p, generator)).to(p.dtype)
         if rule == "half":
             return (p > 0.5).to(p.dtype)
         if rule == "random":
-            u = torch.rand(p.shape, generator=generator, device="cpu").to(p.device)
-            return (u < self.train_fraction[index]).to(p.dtype)
+            return (uniform_like(p, generator) < self.train_fraction[index]).to(p.dtype)
         if self.calibrating:
             self.thresholds[index] = threshold_for_fraction(p, float(self.train_fraction[index]))
         return (p > self.thresholds[index]).to(p.dtype)
@@ -106,10 +106,15 @@ def threshold_for_fraction(p: torch.Tensor, fraction: float) -> float:
     return float((values[keep - 1] + values[keep]) / 2)
 
 
+def uniform_like(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """U(0, 1) of p's shape on p's device, drawn on the CPU so that a seeded generator gives the same
+    decisions on every device."""
+    return torch.rand(p.shape, generator=generator, device="cpu").to(p.device)
+
+
 def straight_through_mask(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Hard Bernoulli(p) sample in the forward pass, gradient of p in the backward pass."""
-    u = torch.rand(p.shape, generator=generator, device="cpu").to(p.device)
-    hard = (p.detach() > u).to(p.dtype)
+    hard = (p.detach() > uniform_like(p, generator)).to(p.dtype)
     return hard - p.detach() + p
 
 

@@ -14,10 +14,9 @@ import torch
 
 from e2train.data.batches import BatchSource
 from e2train.models.resnet import ResNet
-from e2train.techniques.slu import computation_fraction
+from e2train.techniques.slu import DRAWING_RULES, computation_fraction
 
 CALIBRATION_SAMPLES = 512
-DRAWING_RULES = ("sample", "random")  # gate rules that draw: evaluated with a fixed generator, so repeatable
 
 
 @dataclass(frozen=True)
