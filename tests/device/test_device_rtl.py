@@ -134,7 +134,7 @@ def hung_job(device) -> None:  # type: ignore[no-untyped-def]
 def test_a_simulation_that_never_ends_is_stopped_at_its_wall_clock_limit() -> None:
     _require("icarus", ("gemm",))
     start = time.monotonic()
-    with pytest.raises(SimulationError, match="ran past its limit of 8 s"):
+    with pytest.raises(SimulationError, match="ran past its limit of 8 s.*the end of its log"):
         run_in_simulator(hung_job, "icarus", kernels=("gemm",), timeout_s=8)
     assert time.monotonic() - start < 120  # the build may be cached or not; the job alone would take an hour
 

@@ -286,19 +286,20 @@ def run_in_simulator(
                           test_dir=tmp_dir, log_file=tmp_dir / "sim.log", timeout_s=timeout_s)
         except AssertionError as exc:  # the job's own exception (if any) comes back through the result file
             log.debug("simulator exited with an error: %s", exc)
-        except e2sim.SimulationTimeout as exc:
-            raise SimulationError(str(exc)) from None
+        except e2sim.SimulationTimeout as exc:  # the log goes with the temporary folder: keep its end
+            raise SimulationError(f"{exc}; the end of its log:\n{_log_tail(tmp_dir)}") from None
         return _collect(tmp_dir, sim)
+
+
+def _log_tail(tmp_dir: Path) -> str:
+    sim_log = tmp_dir / "sim.log"
+    return sim_log.read_text(errors="replace")[-3000:] if sim_log.is_file() else ""
 
 
 def _collect(tmp_dir: Path, sim: str) -> Any:
     result_file = tmp_dir / "result.pkl"
     if not result_file.is_file():
-        log_tail = ""
-        sim_log = tmp_dir / "sim.log"
-        if sim_log.is_file():
-            log_tail = sim_log.read_text(errors="replace")[-3000:]
-        raise SimulationError(f"the {sim} simulation ended without a result (crash or timeout):\n{log_tail}")
+        raise SimulationError(f"the {sim} simulation ended without a result (crash or timeout):\n{_log_tail(tmp_dir)}")
     outcome = pickle.loads(result_file.read_bytes())
     if outcome["ok"]:
         return outcome["value"]
