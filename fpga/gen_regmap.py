@@ -1,10 +1,13 @@
-"""Generate the Verilog register-map headers from ``e2train.kernels.regmap``.
+"""Generate the RTL's headers: the register maps from ``e2train.kernels.regmap``, and the port map
+that connects a kernel's shared ports to its shell.
 
 The Python register map is the one description of both kernels' registers.  The RTL must not
 carry its own copy of the offsets, so this script writes ``fpga/rtl/e2_regmap_*.vh`` (localparams
-included inside the modules) from it; ``tests/fpga/test_fpga_headers.py`` fails when the
-committed headers drift from the Python map.  Run ``python fpga/gen_regmap.py`` after changing
-``regmap.py``.
+included inside the modules) from it.  The kernels' shared ports are written once, in
+``e2_kernel_ports.vh``; ``e2_kernel_port_map.vh`` is the named connection of each of them to the
+same-named port of ``e2_kernel_shell``, derived from that list so that the two cannot drift.
+``tests/fpga/test_fpga_static.py`` fails when a committed header is stale.  Run
+``python fpga/gen_regmap.py`` after changing ``regmap.py`` or ``e2_kernel_ports.vh``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from e2train.device.rtl_sim import declared_ports
 from e2train.kernels import regmap
 from e2train.kernels.spec import KERNELS
 
@@ -79,9 +83,17 @@ def kernel_header(kernel: str) -> str:
     return "".join(lines)
 
 
+def port_map() -> str:
+    """``.port(port),`` for every shared kernel port, in the shell instance inside each kernel."""
+    ports = declared_ports((RTL_DIR / "e2_kernel_ports.vh").read_text())
+    lines = [_HEADER.replace("host/e2train/kernels/regmap.py", "e2_kernel_ports.vh")]
+    lines += [f"        .{p.name}({p.name}),\n" for p in ports]
+    return "".join(lines)
+
+
 def expected_files() -> dict[Path, str]:
     """Every generated header and its content."""
-    files = {RTL_DIR / "e2_regmap_common.vh": common_header()}
+    files = {RTL_DIR / "e2_regmap_common.vh": common_header(), RTL_DIR / "e2_kernel_port_map.vh": port_map()}
     for kernel in KERNELS:
         files[RTL_DIR / f"e2_regmap_{kernel}.vh"] = kernel_header(kernel)
     return files

@@ -70,10 +70,14 @@ module e2_gemm #(
     // =====================================================================================
     // control block and arguments
     // =====================================================================================
+    // the control block itself is in u_shell (see "shell" below); the core drives these
+    wire [28*32-1:0] args;
+    wire        core_start;
+    reg  [31:0] status_r;
     reg  [31:0] ovf_r;
-    wire [31:0] ctrl_overflows = ovf_r;
-    wire [31:0] ctrl_recomputed = 32'd0;     // gemm recomputes nothing
-`include "e2_ctrl_inst.vh"
+
+    localparam [2:0] S_IDLE = 3'd0, S_CHECK = 3'd1, S_SETUP = 3'd2, S_RUN = 3'd3, S_DONE = 3'd4;
+    reg [2:0] state;
 
     wire [31:0] arg_a_lo = args[32 * ((REG_A_ADDR - ARG_BASE) >> 2) +: 32];
     wire [31:0] arg_a_hi = args[32 * (((REG_A_ADDR - ARG_BASE) >> 2) + 1) +: 32];
@@ -162,9 +166,39 @@ module e2_gemm #(
     end
 
     // =====================================================================================
-    // AXI engines
+    // shell: control block, AXI master and the shared counters
     // =====================================================================================
-`include "e2_axi_master_inst.vh"
+    localparam MACW = RW + CW + 2;
+    wire             rd_cmd_valid, rd_cmd_ready;
+    wire [AW-1:0]    rd_cmd_addr;
+    wire [LENW-1:0]  rd_cmd_len;
+    wire [TAGW-1:0]  rd_cmd_tag;
+    wire             rd_out_valid;
+    wire [63:0]      rd_out_data;
+    wire [TAGW-1:0]  rd_out_tag;
+    wire             rd_out_last;
+    wire             wq_cmd_in_valid, wq_cmd_in_ready;
+    wire [AW+LENW-1:0] wq_cmd_in;
+    wire             wq_dat_in_valid, wq_dat_in_ready;
+    wire [63:0]      wq_dat_in;
+    wire             axi_idle;
+    wire             core_stall;            // from compute: running, nothing issued
+    wire [MACW-1:0]  core_macs;             // from compute: useful MACs issued now
+
+    e2_kernel_shell #(.ARG_WMASK(ARG_WMASK), .AW(AW), .LENW(LENW), .TAGW(TAGW), .MAXB(MAXB), .MACW(MACW)) u_shell (
+        .clk(clk), .rst(rst),
+`include "e2_kernel_port_map.vh"
+        .args(args), .core_start(core_start), .core_done(state == S_DONE), .core_idle(state == S_IDLE),
+        .core_stall(core_stall), .core_macs(core_macs),
+        .status(status_r), .overflows(ovf_r), .recomputed(32'd0),   // gemm recomputes nothing
+        .rd_cmd_valid(rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(rd_cmd_addr),
+        .rd_cmd_len(rd_cmd_len), .rd_cmd_tag(rd_cmd_tag),
+        .rd_out_valid(rd_out_valid), .rd_out_data(rd_out_data), .rd_out_tag(rd_out_tag),
+        .rd_out_last(rd_out_last),
+        .wr_cmd_valid(wq_cmd_in_valid), .wr_cmd_ready(wq_cmd_in_ready), .wr_cmd(wq_cmd_in),
+        .wr_dat_valid(wq_dat_in_valid), .wr_dat_ready(wq_dat_in_ready), .wr_dat(wq_dat_in),
+        .axi_idle(axi_idle)
+    );
 
     // =====================================================================================
     // loader: issues the read segments of each step (m block, n panel, k chunk)
@@ -566,29 +600,19 @@ module e2_gemm #(
     // =====================================================================================
     assign run_done = !c_run && !s1_valid && !s2_valid && !res_valid && (ld_state == LD_END) && axi_idle;
 
+    assign core_stall = (state == S_RUN) && !issue;
+    assign core_macs = issue ? macs_now : {MACW{1'b0}};
+
+    // saturated results, counted like the shell's counters: cleared at start, frozen while idle
     always @(posedge clk) begin
-        if (rst) begin
-            cyc_busy_r <= 32'd0; cyc_stall_r <= 32'd0; macs_r <= 64'd0;
-            bytes_rd_r <= 64'd0; bytes_wr_r <= 64'd0; ovf_r <= 32'd0;
-        end else if (state == S_IDLE && core_start) begin
-            cyc_busy_r <= 32'd0; cyc_stall_r <= 32'd0; macs_r <= 64'd0;
-            bytes_rd_r <= 64'd0; bytes_wr_r <= 64'd0; ovf_r <= 32'd0;
-        end else if (state != S_IDLE) begin
-            cyc_busy_r <= cyc_busy_r + 32'd1;
-            if (state == S_RUN && !issue)
-                cyc_stall_r <= cyc_stall_r + 32'd1;
-            if (issue)
-                macs_r <= macs_r + {{(64-RW-CW-2){1'b0}}, macs_now};
-            if (rd_beat)
-                bytes_rd_r <= bytes_rd_r + 64'd8;
-            bytes_wr_r <= bytes_wr_r + {60'd0, wr_bytes};
-            if (dr_go && dr_lastw)
-                ovf_r <= ovf_r + {26'd0, dr_ovf_cnt};
-        end
+        if (rst || (state == S_IDLE && core_start))
+            ovf_r <= 32'd0;
+        else if (state != S_IDLE && dr_go && dr_lastw)
+            ovf_r <= ovf_r + {26'd0, dr_ovf_cnt};
     end
 
-    // inputs that the design does not need (single ID, responses always OKAY in this system)
-    wire unused_ok = &{1'b0, args, m_axi_gmem_bid, m_axi_gmem_bresp, m_axi_gmem_rid, m_axi_gmem_rresp,
+    // argument bits and words the design does not need
+    wire unused_ok = &{1'b0, args,
                        dim_m32[31:16], dim_n32[31:16], dim_k32[31:16],
                        a_base64, b_base64, c_base64, c_rv[16:RW+1], c_cols[16:CW+1], ld_cnt[16:IDXW], c_t};
 endmodule

@@ -108,10 +108,14 @@ module e2_psg_wgrad #(
     // =====================================================================================
     // control block and arguments
     // =====================================================================================
+    // the control block itself is in u_shell (see "shell" below); the core drives these
+    wire [28*32-1:0] args;
+    wire        core_start;
+    reg  [31:0] status_r;
     reg  [31:0] recomp_r;
-    wire [31:0] ctrl_overflows = 32'd0;      // psg_wgrad produces signs: nothing saturates
-    wire [31:0] ctrl_recomputed = recomp_r;
-`include "e2_ctrl_inst.vh"
+
+    localparam [2:0] S_IDLE = 3'd0, S_CHECK = 3'd1, S_SETUP = 3'd2, S_RUN = 3'd3, S_DONE = 3'd4;
+    reg [2:0] state;
 
     wire [31:0] arg_x_lo = args[32 * ((REG_X_ADDR - ARG_BASE) >> 2) +: 32];
     wire [31:0] arg_x_hi = args[32 * (((REG_X_ADDR - ARG_BASE) >> 2) + 1) +: 32];
@@ -202,9 +206,39 @@ module e2_psg_wgrad #(
     end
 
     // =====================================================================================
-    // AXI master
+    // shell: control block, AXI master and the shared counters
     // =====================================================================================
-`include "e2_axi_master_inst.vh"
+    localparam MACW = 2 * SW + 2;
+    wire             rd_cmd_valid, rd_cmd_ready;
+    wire [AW-1:0]    rd_cmd_addr;
+    wire [LENW-1:0]  rd_cmd_len;
+    wire [TAGW-1:0]  rd_cmd_tag;
+    wire             rd_out_valid;
+    wire [63:0]      rd_out_data;
+    wire [TAGW-1:0]  rd_out_tag;
+    wire             rd_out_last;
+    wire             wq_cmd_in_valid, wq_cmd_in_ready;
+    wire [AW+LENW-1:0] wq_cmd_in;
+    wire             wq_dat_in_valid, wq_dat_in_ready;
+    wire [63:0]      wq_dat_in;
+    wire             axi_idle;
+    wire             core_stall;            // from compute: running, waiting for memory
+    wire [MACW-1:0]  core_macs;             // from compute: useful MACs issued now
+
+    e2_kernel_shell #(.ARG_WMASK(ARG_WMASK), .AW(AW), .LENW(LENW), .TAGW(TAGW), .MAXB(MAXB), .MACW(MACW)) u_shell (
+        .clk(clk), .rst(rst),
+`include "e2_kernel_port_map.vh"
+        .args(args), .core_start(core_start), .core_done(state == S_DONE), .core_idle(state == S_IDLE),
+        .core_stall(core_stall), .core_macs(core_macs),
+        .status(status_r), .overflows(32'd0), .recomputed(recomp_r),   // signs never saturate
+        .rd_cmd_valid(rd_cmd_valid), .rd_cmd_ready(rd_cmd_ready), .rd_cmd_addr(rd_cmd_addr),
+        .rd_cmd_len(rd_cmd_len), .rd_cmd_tag(rd_cmd_tag),
+        .rd_out_valid(rd_out_valid), .rd_out_data(rd_out_data), .rd_out_tag(rd_out_tag),
+        .rd_out_last(rd_out_last),
+        .wr_cmd_valid(wq_cmd_in_valid), .wr_cmd_ready(wq_cmd_in_ready), .wr_cmd(wq_cmd_in),
+        .wr_dat_valid(wq_dat_in_valid), .wr_dat_ready(wq_dat_in_ready), .wr_dat(wq_dat_in),
+        .axi_idle(axi_idle)
+    );
 
     // =====================================================================================
     // helpers on subtile sets (subtile v = {u, t} = u * TB + t)
@@ -1039,31 +1073,19 @@ module e2_psg_wgrad #(
     wire mem_wait = ((c_state == C_GWAIT) && !g_ready[c_gslot]) || ((c_state == C_XWAIT) && !x_ready[c_xs]) ||
                     ((c_state == C_FSET) && res_valid) || (c_state == C_END);
 
+    assign core_stall = (state == S_RUN) && mem_wait;
+    assign core_macs = pred_issue ? macs_pred : rec_issue ? macs_rec : {MACW{1'b0}};
+
+    // recomputed decisions, counted like the shell's counters: cleared at start, frozen while idle
     always @(posedge clk) begin
-        if (rst) begin
-            cyc_busy_r <= 32'd0; cyc_stall_r <= 32'd0; macs_r <= 64'd0;
-            bytes_rd_r <= 64'd0; bytes_wr_r <= 64'd0; recomp_r <= 32'd0;
-        end else if (state == S_IDLE && core_start) begin
-            cyc_busy_r <= 32'd0; cyc_stall_r <= 32'd0; macs_r <= 64'd0;
-            bytes_rd_r <= 64'd0; bytes_wr_r <= 64'd0; recomp_r <= 32'd0;
-        end else if (state != S_IDLE) begin
-            cyc_busy_r <= cyc_busy_r + 32'd1;
-            if (state == S_RUN && mem_wait)
-                cyc_stall_r <= cyc_stall_r + 32'd1;
-            if (pred_issue)
-                macs_r <= macs_r + {{(62-2*SW){1'b0}}, macs_pred};
-            else if (rec_issue)
-                macs_r <= macs_r + {{(62-2*SW){1'b0}}, macs_rec};
-            if (rd_beat)
-                bytes_rd_r <= bytes_rd_r + 64'd8;
-            bytes_wr_r <= bytes_wr_r + {60'd0, wr_bytes};
-            if (c_state == C_DAGG)
-                recomp_r <= recomp_r + {{(31-2*SW){1'b0}}, dec_total};
-        end
+        if (rst || (state == S_IDLE && core_start))
+            recomp_r <= 32'd0;
+        else if (state != S_IDLE && c_state == C_DAGG)
+            recomp_r <= recomp_r + {{(31-2*SW){1'b0}}, dec_total};
     end
 
-    // inputs that the design does not need (single ID, responses always OKAY in this system)
-    wire unused_ok = &{1'b0, args, m_axi_gmem_bid, m_axi_gmem_bresp, m_axi_gmem_rid, m_axi_gmem_rresp,
+    // argument bits and words the design does not need
+    wire unused_ok = &{1'b0, args,
                        dim_n32[31:16], dim_k32[31:16], dim_p32[31:21],
                        x_base64, g_base64, s_base64, m_base64, c_rv[16:SW+1], c_cv[16:SW+1],
                        ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3], ld_tcount[16:VW+1],

@@ -114,6 +114,12 @@ class Port:
     name: str
 
 
+def declared_ports(text: str) -> list[Port]:
+    """The ports an ANSI-style port list declares, one per line (as the kernels and their shared port
+    header write them)."""
+    return [Port(m.group(1), m.group(2) or "", m.group(3)) for line in text.splitlines() if (m := _PORT.match(line))]
+
+
 def _included(path: Path, name: str) -> str:
     """The text of a header `path` includes (looked up beside it, as the RTL's include path is)."""
     header = path.parent / name
@@ -129,12 +135,8 @@ def parse_module(path: Path, module: str) -> tuple[list[tuple[str, str]], list[P
     if start is None:
         raise RtlMissing(f"module {module} not found in {path}")
     header = text[start.end() : text.index(");", start.end())]
-    params, ports = [], []
-    for line in header.splitlines():
-        if m := _PARAM.match(line):
-            params.append((m.group(1), m.group(2)))
-        elif m := _PORT.match(line):
-            ports.append(Port(m.group(1), m.group(2) or "", m.group(3)))
+    params = [(m.group(1), m.group(2)) for line in header.splitlines() if (m := _PARAM.match(line))]
+    ports = declared_ports(header)
     if not ports:
         raise RtlMissing(f"no ports parsed from module {module} in {path}")
     return params, ports
