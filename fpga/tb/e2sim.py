@@ -1,7 +1,7 @@
 """Build and run the kernels' RTL under cocotb's Python runner (Icarus or Verilator).
 
-Shared by the pytest benches (``tests/fpga``), the RTL backend (``e2train.backends.rtl``) and
-the efficiency bench, so that there is one list of sources, one place that finds the simulators
+Shared by the pytest benches (``tests/fpga``) and ``e2train.device.rtl_sim`` (behind the RTL backend,
+the efficiency bench and training in the simulator), so that there is one list of sources, one place that finds the simulators
 and one build cache.  Builds are keyed by simulator, top level and parameters and reused while the
 sources are unchanged: a Verilator build costs 10-20 s, a run a fraction of that.
 """
@@ -192,7 +192,7 @@ def wall_clock_limit(timeout_s: float | None, marker: str) -> Iterator[Callable[
 
 def build_top(sim: str, top: str, files: list[Path], build_dir: Path, params: Mapping[str, int], key: str) -> Path:
     """Build (or reuse, while ``key`` is unchanged) the simulation of module ``top``: the one place a
-    simulation is built, for the benches, the RTL backend and the device top alike."""
+    simulation is built, for the benches and the device top alike."""
     reason = missing_reason(sim)
     if reason:
         raise SimulatorMissing(reason)

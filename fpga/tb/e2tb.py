@@ -1,4 +1,4 @@
-"""cocotb test-bench pieces shared by the kernel benches and the RTL backend.
+"""cocotb test-bench pieces shared by the kernel benches.
 
 ``KernelTB`` wraps one kernel top level in cocotbext-axi bus models: an ``AxiLiteMaster`` on the
 ``s_axi_control`` register port and an ``AxiRam`` on the ``m_axi_gmem`` master port.  Register
@@ -11,8 +11,7 @@ outside the output (wrong strobes, wrong row addresses).
 from __future__ import annotations
 
 import itertools
-import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cocotb
@@ -21,6 +20,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
+from e2train.device.memory_stalls import set_memory_stalls
 from e2train.kernels import regmap
 from e2train.kernels.reference import GEMM_MODES
 from e2train.kernels.spec import KERNELS
@@ -37,21 +37,6 @@ class KernelTimeout(AssertionError):
 
 def align_up(value: int, align: int = regmap.ADDRESS_ALIGN) -> int:
     return (value + align - 1) // align * align
-
-
-def pause_pattern(seed: int, busy: float) -> Iterator[int]:
-    """Random 0/1 stream for cocotbext-axi pause generators: 1 = stall this cycle."""
-    rng = random.Random(seed)
-    while True:
-        yield 1 if rng.random() < busy else 0
-
-
-def bursty_latency(seed: int, max_gap: int) -> Iterator[int]:
-    """Stalls of random length (0..max_gap cycles) between bursts of ready cycles: memory latency."""
-    rng = random.Random(seed)
-    while True:
-        yield from itertools.repeat(1, rng.randint(0, max_gap))
-        yield from itertools.repeat(0, rng.randint(1, 24))
 
 
 class KernelTB:
@@ -87,19 +72,7 @@ class KernelTB:
 
     def set_memory_stalls(self, generator_factory) -> None:
         """Install pause generators on all five AXI channels of the RAM (None removes them)."""
-        channels = [
-            self.ram.write_if.aw_channel,
-            self.ram.write_if.w_channel,
-            self.ram.write_if.b_channel,
-            self.ram.read_if.ar_channel,
-            self.ram.read_if.r_channel,
-        ]
-        for index, channel in enumerate(channels):
-            if generator_factory is None:
-                channel.clear_pause_generator()
-                channel.pause = False  # clearing the generator keeps its last value
-            else:
-                channel.set_pause_generator(generator_factory(index))
+        set_memory_stalls(self.ram, generator_factory)
 
     # ------------------------------------------------------------------ registers
     async def write_reg(self, name: str, value: int) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from e2train.backends import BackendUnavailable, get_backend
 from e2train.kernels import reference as ref
+from e2train.kernels import regmap
 from e2train.kernels.reference import KernelArgumentError
 
 rtl = get_backend("rtl")
@@ -34,7 +35,7 @@ def _check_backend(sim: str) -> None:
     want = ref.gemm(a, b, "i8i16")
     assert np.array_equal(got.c, want.c) and got.c.dtype == np.int32
     assert (got.overflows, got.macs) == (want.overflows, want.macs)
-    assert set(got.counters) == set(rtl.COUNTER_KEYS)
+    assert set(got.counters) == {*regmap.COUNTER_NAMES, "CALLS"} and got.counters["CALLS"] == 1  # the driver's
     assert got.counters["MACS"] == want.macs and got.counters["STATUS"] == 0
     assert got.counters["BYTES_WRITTEN"] == a.shape[0] * b.shape[1] * 4
 
@@ -92,3 +93,15 @@ def test_rtl_backend_missing_simulator(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no iverilog, vvp, make or g++ here
     with pytest.raises(BackendUnavailable, match="apt-get install -y iverilog"):
         rtl.gemm(np.ones((2, 2), np.int8), np.ones((2, 2), np.int8), sim="icarus")
+
+
+def test_rtl_backend_memory_stalls(require_sim) -> None:
+    """A stalling memory (through the drivers' path) leaves results exact and costs stall cycles."""
+    require_sim("icarus")
+    a, b = _gemm_case(np.random.default_rng(3))
+    ideal, stalled = (rtl.gemm_batch([(a, b)], "i8i16", "icarus", params=SMALL_GEMM, stall=s)[0] for s in (0.0, 0.4))
+    assert np.array_equal(stalled.c, ref.gemm(a, b, "i8i16").c)
+    assert stalled.counters["CYCLES_MEM_STALL"] > ideal.counters["CYCLES_MEM_STALL"]
+    assert stalled.counters["CYCLES_BUSY"] > ideal.counters["CYCLES_BUSY"]
+    with pytest.raises(ValueError, match="memory_stall"):
+        rtl.gemm_batch([(a, b)], "i8i16", "icarus", stall=1.0)

@@ -16,6 +16,7 @@ import e2sim
 import numpy as np
 import pytest
 
+from e2train.device.memory_stalls import bursty_latency, pause_pattern
 from e2train.kernels import regmap
 from e2train.kernels.reference import gemm as ref_gemm
 
@@ -24,9 +25,7 @@ cocotb = pytest.importorskip("cocotb", reason=f"cocotb is not installed: {_HINT}
 pytest.importorskip("cocotbext.axi", reason=f"cocotbext-axi is not installed: {_HINT}")
 from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
     KernelTB,
-    bursty_latency,
     check_unmapped_words,
-    pause_pattern,
     random_operands,
     run_gemm,
 )

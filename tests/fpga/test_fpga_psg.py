@@ -15,6 +15,7 @@ import e2sim
 import numpy as np
 import pytest
 
+from e2train.device.memory_stalls import bursty_latency, pause_pattern
 from e2train.energy.cycle_model import CycleModel
 from e2train.kernels import regmap
 from e2train.kernels.reference import exact_matmul, msb4
@@ -25,9 +26,7 @@ cocotb = pytest.importorskip("cocotb", reason=f"cocotb is not installed: {_HINT}
 pytest.importorskip("cocotbext.axi", reason=f"cocotbext-axi is not installed: {_HINT}")
 from e2tb import (  # noqa: E402  (needs cocotb, checked just above)
     KernelTB,
-    bursty_latency,
     check_unmapped_words,
-    pause_pattern,
     run_psg,
 )
 

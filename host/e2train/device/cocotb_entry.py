@@ -3,9 +3,10 @@
 Imported by cocotb inside the simulator only.  It reads the pickled ``JobSpec`` named by
 ``$E2TRAIN_DEVICE_JOB``, starts the clock, attaches an ``AxiLiteMaster`` to each kernel's
 ``s_axi_<kernel>`` port and an ``AxiRam`` to each ``m_axi_<kernel>`` port (all RAMs over one
-shared memory), resets, and runs ``job(device)`` in a ``bridge`` thread.  The outcome, value or
-exception, is pickled to ``spec.result_path``; the cocotb test itself passes either way, so the
-caller sees the job's own exception rather than a generic test failure.
+shared memory, stalling at random where the spec asks), resets, and runs ``job(device)`` in a
+``bridge`` thread.  The outcome, value or exception, is pickled to ``spec.result_path``; the cocotb
+test itself passes either way, so the caller sees the job's own exception rather than a generic
+test failure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 from cocotbext.axi.sparse_memory import SparseMemory
 
 from e2train.device.cocotb_device import CocotbDevice
+from e2train.device.memory_stalls import pause_pattern, set_memory_stalls
 from e2train.device.rtl_sim import CLOCK_NS, JOB_ENV, KERNEL_PREFIX, JobSpec
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,9 @@ async def device_job(dut: Any) -> None:
                 mem=memory,
             )
         )
+    if spec.memory_stall:
+        for ram in rams:
+            set_memory_stalls(ram, lambda channel: pause_pattern(channel, spec.memory_stall))
     dut.ap_rst_n.value = 0
     await ClockCycles(dut.ap_clk, 4)
     dut.ap_rst_n.value = 1

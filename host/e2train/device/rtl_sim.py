@@ -65,6 +65,7 @@ class JobSpec:
     limits: dict[str, KernelLimits] = field(default_factory=dict)
     sim: str = "icarus"
     result_path: str = ""
+    memory_stall: float = 0.0  # fraction of cycles each AXI channel of the memory stalls (memory_stalls)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +251,7 @@ def run_in_simulator(
     params: Mapping[str, Mapping[str, int]] | None = None,
     limits: Mapping[str, KernelLimits] | None = None,
     memory_bytes: int = 64 << 20,
+    memory_stall: float = 0.0,
     build_root: Path | None = None,
     timeout_s: float | None = SIM_TIMEOUT_S,
 ) -> Any:
@@ -258,15 +260,19 @@ def run_in_simulator(
     ``job`` must be picklable (a module-level function, or ``functools.partial`` of one) because the
     simulator is another process.  ``params`` sets RTL parameters per kernel
     (``{"gemm": {"KC": 64}}``); ``limits`` makes the device report smaller kernel limits so that
-    drivers tile.  Every kernel wait inside has its own wall-clock timeout (``DeviceTimeout``), and the
-    simulator process as a whole stops after ``timeout_s`` (``SimulationError``; ``None``: no limit, for
-    a long training in the simulator).
+    drivers tile; ``memory_stall`` (0..1) makes every AXI channel of the simulated memory stall that
+    fraction of cycles at random (``memory_stalls.pause_pattern``, seeded per channel), a crude stand-in
+    for a shared DDR port (the default memory answers at once).  Every kernel wait inside has its own
+    wall-clock timeout (``DeviceTimeout``), and the simulator process as a whole stops after
+    ``timeout_s`` (``SimulationError``; ``None``: no limit, for a long training in the simulator).
     """
+    if not 0.0 <= memory_stall < 1.0:
+        raise ValueError(f"memory_stall must be in [0, 1), got {memory_stall}")
     build_dir = build(sim, kernels, params, build_root)
     with tempfile.TemporaryDirectory(prefix="e2train-sim-") as tmp:
         tmp_dir = Path(tmp)
         spec = JobSpec(
-            job, tuple(kernels), memory_bytes, dict(limits or {}), sim, str(tmp_dir / "result.pkl")
+            job, tuple(kernels), memory_bytes, dict(limits or {}), sim, str(tmp_dir / "result.pkl"), memory_stall
         )
         job_file = tmp_dir / "job.pkl"
         try:
