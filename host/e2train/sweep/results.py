@@ -44,8 +44,8 @@ def seed_summary(spec: SweepSpec, rows: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and count per configuration over finished seeds, in the spec's order."""
     keys = param_columns(spec)
     finished = rows[rows["status"] == FINISHED]
-    if finished.empty:
-        return pd.DataFrame(columns=[*keys, "seeds"])
+    if finished.empty:  # the same columns as below: a report of a sweep just started shows empty rows
+        return pd.DataFrame(columns=[*keys, "seeds", *(f"{m}_{stat}" for m in METRICS for stat in ("mean", "std"))])
     if not keys:  # one configuration: every seed in one group
         finished = finished.assign(configuration="all")
         keys = ["configuration"]
