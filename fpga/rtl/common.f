@@ -7,3 +7,4 @@ e2_kernel_shell.v
 e2_bank_ram.v
 e2_psg_pe.v
 e2_psg_planner.v
+e2_psg_drain.v

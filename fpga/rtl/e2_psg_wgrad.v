@@ -559,7 +559,7 @@ module e2_psg_wgrad #(
     reg [S*SW-1:0] st_rows;          // recompute step: G row handled by each column
     reg [S-1:0]  st_on;              // ... and whether the column has an entry in this step
     reg [S*S-1:0] todo;              // unconfident entries of the subtile not yet scheduled
-    reg          res_valid;
+    wire         res_valid;
     reg          acc_live;           // the accumulators hold subtile acc_v (its memory copy is stale)
     reg [VW-1:0] acc_v;
     reg          s1_valid, s1_pred, s1_first, s1_zero;
@@ -999,70 +999,15 @@ module e2_psg_wgrad #(
     // =====================================================================================
     // drain: per subtile row, one segment of signs and one of mask bytes
     // =====================================================================================
-    reg [16:0]   res_rows, res_cols;
-    reg [AW-1:0] res_soff;           // offset of the current row: (n0 + u*S + row) * K + k0 + t*S
-    reg [SW:0]   dr_row;
-    reg          dr_sel;             // 0: signs, 1: mask
-    reg [2:0]    dr_word;
-    wire [S*2-1:0] dr_signs = res_sign[2 * S * dr_row[SW-1:0] +: 2 * S];
-    wire [S-1:0]   dr_masks = res_mask[S * dr_row[SW-1:0] +: S];
-    reg [OWORDS*64-1:0] dr_bytes;
-    integer db;
-    always @(*) begin
-        dr_bytes = {(OWORDS*64){1'b0}};
-        for (db = 0; db < S; db = db + 1) begin
-            // lanes past the tile edge belong to no output (their PEs saw stale rows): send zeros
-            if (db >= res_cols)
-                dr_bytes[8 * db +: 8] = 8'h00;
-            else if (dr_sel)
-                dr_bytes[8 * db +: 8] = {7'd0, dr_masks[db]};
-            else
-                dr_bytes[8 * db +: 8] = dr_signs[2 * db] ? (dr_signs[2 * db + 1] ? 8'hFF : 8'h01) : 8'h00;
-        end
-    end
-    wire [16:0] dr_words = (res_cols + 17'd7) >> 3;
-    wire dr_first = (dr_word == 3'd0);
-    wire dr_lastw = ({14'd0, dr_word} == dr_words - 1'b1);
-    wire dr_go = res_valid && wq_dat_in_ready && (!dr_first || wq_cmd_in_ready);
-    assign wq_dat_in_valid = res_valid && (!dr_first || wq_cmd_in_ready);
-    assign wq_dat_in = dr_bytes[64 * dr_word +: 64];
-    assign wq_cmd_in_valid = res_valid && dr_first && wq_dat_in_ready;
-    assign wq_cmd_in = {(dr_sel ? m_base : s_base) + res_soff, {(LENW-17){1'b0}}, res_cols};
-
-    always @(posedge clk) begin
-        if (rst || init) begin
-            res_valid <= 1'b0;
-            res_rows <= 17'd0; res_cols <= 17'd0; res_soff <= {AW{1'b0}};
-            dr_row <= {(SW+1){1'b0}}; dr_sel <= 1'b0; dr_word <= 3'd0;
-        end else begin
-            if (fin_now) begin
-                res_valid <= 1'b1;
-                res_rows <= c_rv;
-                res_cols <= c_cv;
-                res_soff <= c_orow + o_ustride * {{(AW-UW){1'b0}}, c_u} + {{(AW-17){1'b0}}, c_k0} +
-                            {{(AW-TW-SW){1'b0}}, c_t, {SW{1'b0}}};
-            end
-            if (dr_go) begin
-                if (!dr_lastw) begin
-                    dr_word <= dr_word + 3'd1;
-                end else begin
-                    dr_word <= 3'd0;
-                    if (!dr_sel) begin
-                        dr_sel <= 1'b1;
-                    end else begin
-                        dr_sel <= 1'b0;
-                        res_soff <= res_soff + k_stride;
-                        if ({{(16-SW){1'b0}}, dr_row} == res_rows - 1'b1) begin
-                            dr_row <= {(SW+1){1'b0}};
-                            res_valid <= 1'b0;
-                        end else begin
-                            dr_row <= dr_row + 1'b1;
-                        end
-                    end
-                end
-            end
-        end
-    end
+    e2_psg_drain #(.S(S), .SW(SW), .AW(AW), .LENW(LENW), .OWORDS(OWORDS)) u_drain (
+        .clk(clk), .clear(rst || init), .load(fin_now), .rows(c_rv), .cols(c_cv),
+        .offset(c_orow + o_ustride * {{(AW-UW){1'b0}}, c_u} + {{(AW-17){1'b0}}, c_k0} +
+                {{(AW-TW-SW){1'b0}}, c_t, {SW{1'b0}}}),
+        .row_stride(k_stride), .s_base(s_base), .m_base(m_base), .signs(res_sign), .masks(res_mask),
+        .busy(res_valid),
+        .wr_cmd_valid(wq_cmd_in_valid), .wr_cmd_ready(wq_cmd_in_ready), .wr_cmd(wq_cmd_in),
+        .wr_dat_valid(wq_dat_in_valid), .wr_dat_ready(wq_dat_in_ready), .wr_dat(wq_dat_in)
+    );
 
     // =====================================================================================
     // completion and counters
@@ -1088,7 +1033,7 @@ module e2_psg_wgrad #(
     wire unused_ok = &{1'b0, args,
                        dim_n32[31:16], dim_k32[31:16], dim_p32[31:21],
                        x_base64, g_base64, s_base64, m_base64, c_rv[16:SW+1], c_cv[16:SW+1],
-                       ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, dr_words[16:3], ld_tcount[16:VW+1],
+                       ld_clen[20], c_nw[20:WPBW+1], c_wlanes_rem, ld_tcount[16:VW+1],
                        ld_tfirst[VW:TW], c_tfirst[VW:TW], c_ufirst[VW:UW]};
 endmodule
 
