@@ -8,3 +8,4 @@ e2_bank_ram.v
 e2_psg_pe.v
 e2_psg_planner.v
 e2_psg_drain.v
+e2_psg_decide.v

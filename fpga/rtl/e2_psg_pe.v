@@ -53,6 +53,11 @@ module e2_psg_pe #(
     output reg                     r_nz,
     output reg                     r_mask
 );
+    initial begin
+        if (V < 2 || VW < 1 || (1 << VW) < V || SW < 1)
+            $fatal(1, "e2_psg_pe: V = %0d subtiles need VW = %0d >= $clog2(V) bits; SW = %0d must be >= 1", V, VW, SW);
+    end
+
     // G x msb4(X) (prediction) or G x X (recompute lane)
     function signed [25:0] pe_mul(input pred, input xs, input [15:0] gp, input [15:0] gr,
                                   input [9:0] xm, input [7:0] xr);

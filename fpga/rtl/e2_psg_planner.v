@@ -17,6 +17,11 @@ module e2_psg_planner #(
     output wire [S-1:0]    on,      // per column: works in this step
     output wire [S*S-1:0]  taken    // the entries this step covers
 );
+    initial begin
+        if (S < 2 || (1 << SW) != S)
+            $fatal(1, "e2_psg_planner: S = %0d must be a power of two >= 2 and SW = %0d its log2", S, SW);
+    end
+
     function [S*SW+S+S*S-1:0] greedy_step(input [S*S-1:0] m);   // {rows, on, taken}
         integer gjc, gnr, gdd, gds, gdr;
         reg [S-1:0] used;

@@ -638,9 +638,8 @@ module e2_psg_wgrad #(
     reg [SW:0] dec_cnt;
     wire dec_load = (c_state == C_DROW) && !dec_cnt[SW];
     wire dec_clear = (c_state == C_DAGG);   // the subtile's sums restart at zero to hold F
-    reg dec_cap;
-    reg [SW-1:0] dec_cap_row;
-    reg [S*48-1:0] dec_vals;
+    wire dec_cap;                    // from the decision unit: the row it decides now
+    wire [SW-1:0] dec_cap_row;
     // every PE's accumulator and product, one net per PE (a net array rather than one wide
     // vector: event-driven simulators update a wide vector with many drivers very slowly)
     wire [47:0] pe_sum [0:S*S-1];
@@ -693,7 +692,6 @@ module e2_psg_wgrad #(
     wire [2*SW:0] dec_total = popcount_ss(unconf);
     wire [SW:0] st_count = popcount_s(st_on);
 
-    integer dv;
     always @(posedge clk) begin
         if (rst || init) begin
             c_state <= rst ? C_END : C_GWAIT;
@@ -713,13 +711,7 @@ module e2_psg_wgrad #(
             s2_rows <= {(S*SW){1'b0}}; s2_on <= {S{1'b0}};
             s3_valid <= 1'b0; s3_first <= 1'b0; s3_v <= {VW{1'b0}}; s3_rows <= {(S*SW){1'b0}};
             s3_on <= {S{1'b0}};
-            dec_cap <= 1'b0; dec_cap_row <= {SW{1'b0}};
         end else begin
-            dec_cap <= dec_load;
-            dec_cap_row <= dec_cnt[SW-1:0];
-            if (dec_load)
-                for (dv = 0; dv < S; dv = dv + 1)
-                    dec_vals[48 * dv +: 48] <= pe_sum[{dec_cnt[SW-1:0], {SW{1'b0}}} | dv[2*SW-1:0]];
             s1_valid <= issue;
             s1_pred <= pred_issue;
             s1_first <= issue && c_runfirst;
@@ -922,23 +914,18 @@ module e2_psg_wgrad #(
         end
     endgenerate
 
-    // |16 * Pr| >= TAU
-    function pe_confident(input [47:0] a, input [63:0] t);
-        reg [47:0] mag;
-        begin
-            mag = a[47] ? (~a + 48'd1) : a;
-            pe_confident = ({12'd0, mag, 4'b0000} >= t);
-        end
-    endfunction
-
-    // decision of the registered subtile row: S comparators shared by all rows
+    // decision, one subtile row at a time: the row's partial sums go to S comparators shared by all rows
+    wire [S*48-1:0] dec_row_sums;
     wire [S-1:0] conf_cols;
     genvar gq2;
     generate
-        for (gq2 = 0; gq2 < S; gq2 = gq2 + 1) begin : g_conf
-            assign conf_cols[gq2] = pe_confident(dec_vals[48 * gq2 +: 48], tau);
+        for (gq2 = 0; gq2 < S; gq2 = gq2 + 1) begin : g_dec_row
+            assign dec_row_sums[48 * gq2 +: 48] = pe_sum[{dec_cnt[SW-1:0], {SW{1'b0}}} | gq2];
         end
     endgenerate
+    e2_psg_decide #(.S(S), .SW(SW)) u_decide (
+        .clk(clk), .clear(rst || init), .load(dec_load), .row(dec_cnt[SW-1:0]), .sums(dec_row_sums),
+        .tau(tau), .cap(dec_cap), .cap_row(dec_cap_row), .confident(conf_cols));
 
     wire [S*S*2-1:0] res_sign;       // per PE: {negative, non-zero}
     wire [S*S-1:0]   res_mask;
