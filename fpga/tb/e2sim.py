@@ -1,9 +1,10 @@
 """Build and run the kernels' RTL under cocotb's Python runner (Icarus or Verilator).
 
-Shared by the pytest benches (``tests/fpga``) and ``e2train.device.rtl_sim`` (behind the RTL backend,
-the efficiency bench and training in the simulator), so that there is one list of sources, one place that finds the simulators
-and one build cache.  Builds are keyed by simulator, top level and parameters and reused while the
-sources are unchanged: a Verilator build costs 10-20 s, a run a fraction of that.
+Shared by the pytest benches (``tests/fpga``) and ``e2train.device.rtl_sim`` (behind the RTL
+backend, the efficiency bench and training in the simulator), so that there is one list of sources,
+one place that finds the simulators and one build cache.  Builds are keyed by simulator, top level
+and parameters and reused while the sources are unchanged: a Verilator build costs 10-20 s, a run a
+fraction of that.
 """
 
 from __future__ import annotations

@@ -432,7 +432,7 @@ def test_gemm_kernel_refuses_bad_registers(registers: dict[str, Any], want: int)
     args |= registers
     counters = csim.gemm_registers(mem, **args)
     assert counters["STATUS"] == want
-    assert all(counters[name] == 0 for name in csim.COUNTER_NAMES if name != "STATUS")
+    assert all(counters[name] == 0 for name in regmap.HLS_COUNTER_NAMES if name != "STATUS")
     assert (mem == 0xA5).all()
 
 
@@ -463,7 +463,7 @@ def test_psg_wgrad_kernel_refuses_bad_registers(registers: dict[str, Any], want:
     }
     counters = csim.psg_wgrad_registers(mem, **(args | registers))
     assert counters["STATUS"] == want
-    assert all(counters[name] == 0 for name in csim.COUNTER_NAMES if name != "STATUS")
+    assert all(counters[name] == 0 for name in regmap.HLS_COUNTER_NAMES if name != "STATUS")
     assert (mem == 0xA5).all()
 
 

@@ -65,7 +65,6 @@ CXXFLAGS = (
     "-Wno-unknown-pragmas",
     "-Wno-unused-label",
 )
-COUNTER_NAMES = ("MACS", "BYTES_READ", "BYTES_WRITTEN", "OVERFLOWS", "RECOMPUTED", "STATUS")
 
 
 class _Counters(ctypes.Structure):

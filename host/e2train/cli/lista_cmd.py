@@ -20,9 +20,8 @@ from rich.table import Table
 from e2train.backends import BACKEND_MODULES
 from e2train.cli.user_error import UserError, run_error
 from e2train.errors import E2TrainError
+from e2train.kernels.toolchain import SIMULATORS
 from e2train.lista.config import METHODS, PRESETS
-
-SIMULATORS = ("icarus", "verilator")
 
 
 def _methods(value: str | None) -> tuple[str, ...] | None:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from e2train.energy.profile import PRICED_AS
+from e2train.energy.profile import PRICED_AS, EnergyProfile, load_profile
 from e2train.errors import E2TrainError
 from e2train.run_dir import TRACE_FILE
 
@@ -117,7 +117,7 @@ class CalibrationResult:
         self,
         name: str,
         clock_hz: float,
-        prior: dict | None = None,
+        prior: EnergyProfile | None = None,
         prior_label: str | None = None,
     ) -> dict:
         """The energy-profile JSON object (format owned by the energy model), with provenance.
@@ -127,14 +127,14 @@ class CalibrationResult:
         """
         energy_pj: dict[str, float | None] = {}
         not_fitted: dict[str, str] = {}
-        prior_e = (prior or {}).get("energy_pj", {})
+        prior_e = prior.energy_pj if prior is not None else {}
         for kind in dict.fromkeys([*KNOWN_KINDS, *self.energies]):
             coef = self.energies.get(kind)
             if coef is not None and coef.identifiable:
                 energy_pj[kind] = coef.value
             elif kind in prior_e:
                 energy_pj[kind] = prior_e[kind]
-                not_fitted[kind] = f"taken from prior {prior_label or prior.get('name')}"  # type: ignore[union-attr]
+                not_fitted[kind] = f"taken from prior {prior_label or prior.name}"  # type: ignore[union-attr]
             else:
                 energy_pj[kind] = None
                 not_fitted[kind] = "no data (column absent, all zero or collinear) and no prior"
@@ -363,17 +363,6 @@ def load_run_traces(run_dirs: Sequence[Path | str]) -> tuple[pd.DataFrame, list[
     return pd.concat(frames, ignore_index=True), runs
 
 
-def load_profile(path: Path | str) -> dict:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise CalibrationError(f"cannot read profile {path}: {err}") from err
-    if not isinstance(data, dict) or "energy_pj" not in data:
-        raise CalibrationError(f"{path} is not an energy profile (no 'energy_pj')")
-    return data
-
-
 def calibrate_runs(
     run_dirs: Sequence[Path | str],
     out: Path | str,
@@ -392,13 +381,13 @@ def calibrate_runs(
     profile labelled calibrated would otherwise carry numbers the data do not support.
     """
     frame, runs = load_run_traces(run_dirs)  # the inputs first: a missing folder is the error to report
-    prior_profile = load_profile(prior) if prior else None
+    prior_profile = load_profile(str(prior)) if prior else None  # a name or a path, as the trainer takes it
     if clock_hz is None:
-        if prior_profile is None or "clock_hz" not in prior_profile:
+        if prior_profile is None:
             raise CalibrationError(
                 "the clock is not measured by calibration: pass clock_hz or a prior profile"
             )
-        clock_hz = float(prior_profile["clock_hz"])
+        clock_hz = prior_profile.clock_hz
     result = fit_calibration(frame, target=target, confidence=confidence, ci=ci, runs=runs)
     if not result.r2 >= min_r2:
         raise CalibrationError(

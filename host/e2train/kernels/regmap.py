@@ -147,6 +147,8 @@ _HLS_COUNTERS = (
     Register("RECOMPUTED", 0xB4, read_only=True, doc="entries recomputed at full precision (psg)"),
 )
 
+HLS_COUNTER_NAMES = tuple(r.name for r in _HLS_COUNTERS)  # what the HLS IP (and its C simulation) counts
+
 
 def hls_register_map(rtl: RegisterMap) -> RegisterMap:
     """The register map of a kernel's HLS IP: the RTL's control and arguments, HLS counter offsets."""
