@@ -31,4 +31,5 @@ def test_the_hls_map_keeps_the_arguments_and_moves_only_the_counters() -> None:
 
 def test_a_spec_whose_buffers_are_not_registers_is_refused() -> None:
     with pytest.raises(ValueError, match="Q_ADDR"):
-        KernelSpec("gemm", "e2_gemm", regmap.GEMM, regmap.hls_register_map(regmap.GEMM), ("Q_ADDR",), reference.gemm)
+        KernelSpec("gemm", "gemm", "e2_gemm", regmap.GEMM, regmap.hls_register_map(regmap.GEMM), ("Q_ADDR",),
+                   reference.gemm)

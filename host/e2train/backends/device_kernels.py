@@ -65,6 +65,7 @@ from e2train.config import BACKENDS
 from e2train.device.base import Device, DeviceError
 from e2train.drivers import GemmDriver, PsgDriver
 from e2train.kernels.driver_conv import as_codes, conv2d_forward_codes, conv2d_wgrad_psg
+from e2train.kernels.spec import KERNELS
 from e2train.nn.qconv import TORCH_KERNELS, QConv2d
 from e2train.power.simulated_rails import SimulatedRails
 from e2train.run_dir import COUNTERS_FILE
@@ -92,12 +93,11 @@ _COLUMNS = {
     "BYTES_WRITTEN": "bytes_written",
     "RECOMPUTED": "recomputed",
 }
-_SHORT = {"gemm": "gemm", "psg_wgrad": "psg"}
 
 
 def _empty_tally() -> dict[str, float]:
     tally: dict[str, float] = {"kernel_calls": 0, **dict.fromkeys(_COLUMNS.values(), 0)}
-    tally.update({f"{short}_{what}": 0 for short in _SHORT.values() for what in ("calls", "cycles")})
+    tally.update({f"{spec.short}_{what}": 0 for spec in KERNELS.values() for what in ("calls", "cycles")})
     tally["kernel_wall_s"] = 0.0
     return tally
 
@@ -154,7 +154,7 @@ class DeviceKernels:
         tally["kernel_calls"] += 1
         for name, column in _COLUMNS.items():
             tally[column] += int(counters.get(name, 0))
-        short = _SHORT[kernel]
+        short = KERNELS[kernel].short
         tally[f"{short}_calls"] += 1
         tally[f"{short}_cycles"] += int(counters.get("CYCLES_BUSY", 0))
         tally["kernel_wall_s"] += wall

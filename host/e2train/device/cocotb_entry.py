@@ -27,7 +27,8 @@ from cocotbext.axi.sparse_memory import SparseMemory
 
 from e2train.device.cocotb_device import CocotbDevice
 from e2train.device.memory_stalls import pause_pattern, set_memory_stalls
-from e2train.device.rtl_sim import CLOCK_NS, JOB_ENV, KERNEL_PREFIX, JobSpec
+from e2train.device.rtl_sim import CLOCK_NS, JOB_ENV, JobSpec
+from e2train.kernels.spec import KERNELS
 
 log = logging.getLogger(__name__)
 ADDRESS_SPACE = 1 << 32  # a Zynq-7000's physical address space
@@ -56,7 +57,7 @@ async def device_job(dut: Any) -> None:
     ports: dict[str, Any] = {}
     rams = []
     for kernel in spec.kernels:
-        prefix = KERNEL_PREFIX[kernel]
+        prefix = KERNELS[kernel].short
         ports[kernel] = AxiLiteMaster(
             AxiLiteBus.from_prefix(dut, f"s_axi_{prefix}"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False
         )

@@ -37,7 +37,6 @@ from e2train.kernels.toolchain import SIM_TIMEOUT_S, harness
 log = logging.getLogger(__name__)
 
 TOP = "e2_device_top"
-KERNEL_PREFIX = {"gemm": "gemm", "psg_wgrad": "psg"}
 ENTRY_MODULE = "e2train.device.cocotb_entry"
 JOB_ENV = "E2TRAIN_DEVICE_JOB"
 CLOCK_NS = 10
@@ -91,8 +90,8 @@ def missing_reason(sim: str, kernels: tuple[str, ...] = ("gemm",)) -> str | None
     if reason:
         return reason
     for kernel in kernels:
-        if kernel not in KERNEL_PREFIX:
-            return f"unknown kernel {kernel!r}; allowed: {', '.join(KERNEL_PREFIX)}"
+        if kernel not in KERNELS:
+            return f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}"
         missing = [str(p) for p in e2sim.sources(kernel) if not p.is_file()]
         if missing:
             return f"RTL of {kernel} is missing ({', '.join(missing)})"
@@ -163,7 +162,7 @@ def generate_top(kernels: tuple[str, ...]) -> str:
     insts: list[str] = []
     for kernel in kernels:
         module = KERNELS[kernel].rtl_top
-        prefix = KERNEL_PREFIX[kernel]
+        prefix = KERNELS[kernel].short
         kparams, ports = parse_module(e2sim.RTL_DIR / f"{module}.v", module)
         rename = {name: f"{prefix.upper()}_{name}" for name, _ in kparams}
 
@@ -210,7 +209,7 @@ def _top_parameters(
     for kernel, values in (params or {}).items():
         if kernel not in kernels:
             raise ValueError(f"parameters for {kernel!r}, which is not simulated ({', '.join(kernels)})")
-        out.update({f"{KERNEL_PREFIX[kernel].upper()}_{k}": int(v) for k, v in values.items()})
+        out.update({f"{KERNELS[kernel].short.upper()}_{k}": int(v) for k, v in values.items()})
     return out
 
 
@@ -230,7 +229,7 @@ def build(
     sources = sorted({p for k in kernels for p in e2sim.sources(k)})
     key = e2sim.fingerprint(sources, sim, kernels, sorted(top_params.items()), top_text)
     root = build_root or e2sim.default_build_root()
-    build_dir = root / f"device-{sim}-{'-'.join(KERNEL_PREFIX[k] for k in kernels)}-{key}"
+    build_dir = root / f"device-{sim}-{'-'.join(KERNELS[k].short for k in kernels)}-{key}"
     top_file = build_dir / f"{TOP}.v"
     try:
         build_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """One ``KernelSpec`` per accelerator kernel: every fact about it that more than one layer needs.
 
-The name a driver, a device, a manifest and the CLI use; the top-level Verilog module the simulators
+The name a driver, a device, a manifest and the CLI use, and its short form; the top-level Verilog module the simulators
 and synthesis build; the register map of the RTL and of the Vitis HLS IP (``regmap``, from which
 ``fpga/gen_regmap.py`` writes the RTL header and against which ``tests/hls`` checks the HLS pragmas);
 the address registers of its buffers; the reference function every backend must equal bit for bit.
@@ -18,6 +18,7 @@ from e2train.kernels import reference, regmap
 @dataclass(frozen=True)
 class KernelSpec:
     name: str
+    short: str  # in port prefixes of the simulated device top and in trace columns ("psg_cycles")
     rtl_top: str  # top-level module in fpga/rtl (and the simulators' build target)
     registers: regmap.RegisterMap  # the RTL's AXI-Lite map (packed counters, cycle counters)
     hls_registers: regmap.RegisterMap  # the Vitis HLS IP's map (counters where HLS places outputs)
@@ -33,9 +34,9 @@ class KernelSpec:
 KERNELS: dict[str, KernelSpec] = {
     spec.name: spec
     for spec in (
-        KernelSpec("gemm", "e2_gemm", regmap.GEMM, regmap.hls_register_map(regmap.GEMM),
+        KernelSpec("gemm", "gemm", "e2_gemm", regmap.GEMM, regmap.hls_register_map(regmap.GEMM),
                    ("A_ADDR", "B_ADDR", "C_ADDR"), reference.gemm),
-        KernelSpec("psg_wgrad", "e2_psg_wgrad", regmap.PSG_WGRAD, regmap.hls_register_map(regmap.PSG_WGRAD),
+        KernelSpec("psg_wgrad", "psg", "e2_psg_wgrad", regmap.PSG_WGRAD, regmap.hls_register_map(regmap.PSG_WGRAD),
                    ("X_ADDR", "G_ADDR", "S_ADDR", "MASK_ADDR"), reference.psg_wgrad),
     )
 }
