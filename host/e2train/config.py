@@ -23,6 +23,10 @@ from e2train.techniques import ortho
 from e2train.techniques.psg import THRESHOLD_MODES
 from e2train.techniques.slu import EVAL_RULES
 
+# How the learning rate moves over a run (``train.loop.lr_factor``).  "step": divided by 10 at each of
+# lr_milestones (the paper's).  "onecycle": from lr / 10 up to lr over the first 30 % of the run, then
+# linearly down to 0 at its end, the usual shape for short budgets (Smith & Topin 2017).
+LR_SCHEDULES = ("step", "onecycle")
 BACKENDS = ("torch", "emulate", "rtl", "pynq")  # "torch": software; the rest: e2train.backends.device_kernels
 
 
@@ -41,7 +45,8 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    lr_milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the run; lr / 10 at each
+    lr_milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the run; lr / 10 at each ("step" schedule)
+    lr_schedule: str = "step"  # LR_SCHEDULES: "step" (the milestones) or "onecycle" (lr is the peak)
     precision: str = "int8"
     input_grad: str = "fp32"  # "int16": the hardware path's 16-bit error codes
     smd: float = 0.0  # drop probability
@@ -84,6 +89,7 @@ class TrainConfig:
         choice("precision", PRECISIONS)
         choice("input_grad", INPUT_GRAD_MODES)
         choice("psg_threshold_mode", THRESHOLD_MODES)
+        choice("lr_schedule", LR_SCHEDULES)
         choice("slu_eval_rule", EVAL_RULES)
         choice("ortho", ("none", *ortho.KINDS))
         choice("ortho_schedule", ortho.SCHEDULES)

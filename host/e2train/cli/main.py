@@ -13,12 +13,15 @@ import click
 
 from e2train.cli.power_options import source_options, with_roots
 from e2train.cli.user_error import UserError, run_error
-from e2train.config import BACKENDS, PRESETS, ConfigError, resolve_config
+from e2train.config import BACKENDS, LR_SCHEDULES, PRESETS, ConfigError, resolve_config
 from e2train.data.datasets import DATASETS
 from e2train.errors import E2TrainError
 from e2train.kernels.toolchain import SIMULATORS
 from e2train.models.resnet import MODELS
+from e2train.nn.qconv import INPUT_GRAD_MODES, PRECISIONS
 from e2train.run_dir import CONFIG_FILE, RunDir
+from e2train.techniques import ortho
+from e2train.techniques.psg import THRESHOLD_MODES
 from e2train.techniques.slu import EVAL_RULES
 
 
@@ -42,9 +45,12 @@ def cli(verbose: bool) -> None:
 @click.option("--epochs", type=float, help="Nominal budget in epochs (SMD-skipped iterations count).")
 @click.option("--iters", type=int, help="Nominal budget in iterations (overrides --epochs).")
 @click.option("--batch-size", type=int)
-@click.option("--lr", type=float, help="Learning rate (divided by 10 at the milestones).")
-@click.option("--precision", type=click.Choice(["int8", "fp32"]), help="Forward arithmetic of the convs.")
-@click.option("--input-grad", type=click.Choice(["fp32", "int16"]), help="Error precision of input gradients.")
+@click.option("--lr", type=float, help="Learning rate (divided by 10 at the milestones; the peak of onecycle).")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES),
+              help="step: lr / 10 at 50 and 75 % of the run (default); onecycle: up to lr over 30 %, then to 0.")
+@click.option("--weight-decay", type=float, help="SGD weight decay (default 1e-4).")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="Forward arithmetic of the convs.")
+@click.option("--input-grad", type=click.Choice(INPUT_GRAD_MODES), help="Error precision of input gradients.")
 @click.option("--smd", type=float, help="SMD drop probability, e.g. 0.5 (0 = off).")
 @click.option("--slu-target", type=float, help="SLU target computation fraction, e.g. 0.6 (omit = off).")
 @click.option("--slu-beta", type=float, help="Weight of the SLU cost term.")
@@ -56,15 +62,15 @@ def cli(verbose: bool) -> None:
 @click.option("--psg-lr-scale", type=float, help="Learning-rate factor of PSG's sign updates (default 1).")
 @click.option("--psg/--no-psg", default=None, help="Predictive sign gradient descent.")
 @click.option("--psg-threshold", type=float, help="PSG confidence threshold.")
-@click.option("--psg-threshold-mode", type=click.Choice(["abs", "rel"]),
+@click.option("--psg-threshold-mode", type=click.Choice(THRESHOLD_MODES),
               help="Absolute, or relative to max |g_pred|.")
-@click.option("--ortho", type=click.Choice(["none", "so", "dso", "mc", "srip"]),
+@click.option("--ortho", type=click.Choice(["none", *ortho.KINDS]),
               help="Orthogonality penalty on conv/linear weights (Bansal et al. 2018).")
 @click.option("--ortho-coef", type=float, help="Its initial coefficient (default 0.1, the paper's).")
-@click.option("--ortho-schedule", type=click.Choice(["paper", "constant"]),
+@click.option("--ortho-schedule", type=click.Choice(ortho.SCHEDULES),
               help="paper: the coefficient falls at 10/25/35 % of the run and is 0 from 60 %.")
 @click.option("--ortho-srip-iters", type=int, help="Power-iteration steps per SRIP estimate (default 1).")
-@click.option("--ortho-srip-form", type=click.Choice(["sigma", "sigma_squared"]),
+@click.option("--ortho-srip-form", type=click.Choice(ortho.SRIP_FORMS),
               help="SRIP as the paper (sigma) or as the official code (sigma squared).")
 @click.option("--ortho-persistent/--no-ortho-persistent", default=None,
               help="Start each SRIP power iteration from the previous step's vector (kept in checkpoints).")

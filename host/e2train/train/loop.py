@@ -119,8 +119,19 @@ class ActivityMonitor:
             self.samples[m] = 0
 
 
-def lr_factor(iteration: int, total: int, milestones: tuple[float, ...]) -> float:
-    return 0.1 ** sum(iteration >= round(m * total) for m in milestones)
+ONECYCLE_WARMUP = 0.3  # fraction of the run spent rising to the peak lr
+ONECYCLE_START = 0.1  # the first iteration's lr, as a fraction of the peak
+
+
+def lr_factor(iteration: int, total: int, milestones: tuple[float, ...], schedule: str = "step") -> float:
+    """The learning rate of ``iteration`` as a fraction of ``cfg.lr`` (``config.LR_SCHEDULES``).  A function
+    of the iteration alone, so a resumed run continues on the same curve."""
+    if schedule == "step":
+        return 0.1 ** sum(iteration >= round(m * total) for m in milestones)
+    t = iteration / total
+    if t < ONECYCLE_WARMUP:
+        return ONECYCLE_START + (1 - ONECYCLE_START) * t / ONECYCLE_WARMUP
+    return (1 - t) / (1 - ONECYCLE_WARMUP)
 
 
 class Trainer:
@@ -397,7 +408,7 @@ class Trainer:
             recorder = self._start_power()
             while iteration < self.total_iters and not self._stop_requested:
                 epoch = iteration // ipe
-                factor = lr_factor(iteration, self.total_iters, self.cfg.lr_milestones)
+                factor = lr_factor(iteration, self.total_iters, self.cfg.lr_milestones, self.cfg.lr_schedule)
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 t_start = time.monotonic()
