@@ -116,7 +116,10 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_trial_resumes(tiny, tmp_pa
     assert read_trace(tmp_path / trial.name)["iteration"].tolist() == list(range(120))  # resumed, no gap, no repeat
 
 
-def test_ctrl_c_checkpoints_the_running_trials_and_a_rerun_finishes_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_checkpoints_the_running_trials_and_a_rerun_finishes_them(tmp_path: Path, stop) -> None:
+    """Ctrl-C, or SIGTERM from a scheduler or `kill` (the only clean stop for a sweep in a shell's background,
+    which ignores SIGINT)."""
     pytest.importorskip("ray")
     out = tmp_path / "sw"
     cmd = [sys.executable, "-m", "e2train.cli.main", "sweep", "--set", "model=resnet8", "--set", "iters=300",
@@ -125,7 +128,7 @@ def test_ctrl_c_checkpoints_the_running_trials_and_a_rerun_finishes_them(tmp_pat
     deadline = time.monotonic() + 300
     while not list(out.glob("*/checkpoint.pt")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    sweep.send_signal(signal.SIGINT)
+    sweep.send_signal(stop)
     output, _ = sweep.communicate(timeout=300)
     assert sweep.returncode == 2 and "rerun the same command to continue" in output, output
     states = json.loads((out / "trials.json").read_text())

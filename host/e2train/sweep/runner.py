@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,7 +129,8 @@ def run_sweep(spec: SweepSpec, out: Path, *, address: str | None = None, cpus_pe
         for t in todo:
             live[t.name] = RUNNING  # submitted: Ray starts it as soon as resources allow
         changed()
-        _collect(ray, refs, states, live, changed)
+        with _terminate_as_interrupt():
+            _collect(ray, refs, states, live, changed)
     finally:
         if owns_ray:
             ray.shutdown()
@@ -139,6 +142,25 @@ def submission_order(trials: list[Trial], seeds: list[int]) -> list[Trial]:
     short (a long one runs across sittings) has every configuration at its first seeds, not some
     configurations at every seed and others at none."""
     return sorted(trials, key=lambda t: seeds.index(t.params["seed"]))
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a batch scheduler, ``kill``) stops a sweep the way Ctrl-C does: running trials checkpoint and
+    the rerun continues them.  A sweep started in the background of a shell (``... &``) ignores SIGINT, so
+    there SIGTERM is the only clean way to stop it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _collect(ray, refs: dict, states: dict, live: dict, changed: Callable[[], None]) -> None:
