@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -205,7 +206,7 @@ def build_top(sim: str, top: str, files: list[Path], build_dir: Path, params: Ma
             return build_dir
         build_dir.mkdir(parents=True, exist_ok=True)
         with verilator_env(sim):
-            get_runner(sim).build(
+            quiet_runner(get_runner(sim)).build(
                 sources=files,
                 includes=[RTL_DIR],
                 hdl_toplevel=top,
@@ -218,6 +219,13 @@ def build_top(sim: str, top: str, files: list[Path], build_dir: Path, params: Ma
             )
         stamp.write_text(key)
     return build_dir
+
+
+def quiet_runner(runner):
+    """cocotb's runner sets its logger to INFO itself, which prints every simulator command line through the
+    application's handlers; here it logs at the level the application chose for the root logger."""
+    runner.log.setLevel(max(logging.getLogger().getEffectiveLevel(), logging.INFO))
+    return runner
 
 
 def run_top(
@@ -240,7 +248,7 @@ def run_top(
 
     with verilator_env(sim), wall_clock_limit(timeout_s, str(build_dir)) as expired:
         try:
-            results = get_runner(sim).test(
+            results = quiet_runner(get_runner(sim)).test(
                 test_module=test_module,
                 hdl_toplevel=top,
                 hdl_toplevel_lang="verilog",
