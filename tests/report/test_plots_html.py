@@ -11,12 +11,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import torch
+from click.testing import CliRunner
 from report_fakes import write_power, write_run
 
+from e2train.cli.report import energy_report
 from e2train.report.html import render_html, write_html
 from e2train.report.load import load_run, load_runs
 from e2train.report.plots import build_figures, figure_png
 from e2train.report.tables import compare_runs, report_notes
+from e2train.sweep.folder import FINISHED
+from e2train.sweep.results import write_results
+from e2train.sweep.runner import prepare_folder
+from e2train.sweep.spec import SweepSpec
+from e2train.sweep.trial import run_trial
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -116,30 +124,59 @@ def test_write_html_is_atomic(tmp_path: Path) -> None:
 # --- headless Chromium -----------------------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    return os.environ.get("E2TRAIN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.browser
-def test_html_renders_in_headless_chromium(real_page: str, tmp_path: Path) -> None:
-    chromium = _chromium()
+def _headless_chromium(tmp_path: Path) -> list[str]:
+    """The command line of a headless Chromium with a throwaway profile (skips the test without one)."""
+    chromium = os.environ.get("E2TRAIN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium not found (apt-get install -y chromium, or set E2TRAIN_CHROMIUM)")
-    page = write_html(tmp_path / "report.html", real_page)
-    shot = tmp_path / "report.png"
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-            "--window-size=1280,2400"]
+            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--window-size=1280,2400"]
+
+
+def _render(page: Path, tmp_path: Path) -> str:
+    """Screenshot and DOM of ``page``: no console message (the pages have no script, so any is an error), a
+    real picture; returns the DOM."""
+    base = _headless_chromium(tmp_path)
+    shot = tmp_path / "page.png"
     res = subprocess.run([*base, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     console = [line for line in res.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
-    assert console == [], console  # the page has no script: any console message is an error
+    assert console == [], console
     assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 20_000
-
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert "<h1>E2-Train energy report</h1>" in dom.stdout
-    assert dom.stdout.count('src="data:image/png;base64,') == 5
     assert [line for line in dom.stderr.splitlines() if ":CONSOLE" in line] == []
+    return dom.stdout
+
+
+@pytest.mark.browser
+def test_html_renders_in_headless_chromium(real_page: str, tmp_path: Path) -> None:
+    dom = _render(write_html(tmp_path / "report.html", real_page), tmp_path)
+    assert "<h1>E2-Train energy report</h1>" in dom
+    assert dom.count('src="data:image/png;base64,') == 5
+
+
+@pytest.mark.browser
+def test_a_sweep_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """The sweep report (the page of the CIFAR-10 reproduction): two configurations, both plots."""
+    spec = SweepSpec(variants={"8-bit": {"preset": "quickstart", "smd": 0.0, "slu_target": None, "psg": False},
+                               "SMD": {"preset": "quickstart"}},
+                     base={"model": "resnet8", "iters": 4, "batch_size": 16, "eval_every": 1}, seeds=[0],
+                     reference="8-bit").validate()
+    out = tmp_path / "sweep"
+    prepare_folder(spec, out)
+    threads = torch.get_num_threads()
+    try:  # a trial sets its own thread count, which other tests in this process must not inherit
+        states = {t.name: run_trial(t.name, t.overrides, str(out), 1) for t in spec.trials()}
+    finally:
+        torch.set_num_threads(threads)
+    assert {s["status"] for s in states.values()} == {FINISHED}
+    write_results(spec, out, states)
+    page = tmp_path / "sweep.html"
+    result = CliRunner().invoke(energy_report, [str(out), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    dom = _render(page, tmp_path)
+    assert "2 of 2 trial(s) finished" in dom and "Δ top-1 vs 8-bit" in dom
+    assert dom.count('src="data:image/png;base64,') == 2  # the Pareto plot and accuracy against cumulative energy
