@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from e2train import native
 from e2train.backends import BackendUnavailable
 from e2train.kernels import regmap
 from e2train.kernels.reference import TAU_MAX as TAU_MAX  # re-exported: the largest threshold
@@ -153,58 +150,19 @@ def hls_dir() -> Path:
 
 def cache_root() -> Path:
     """Where built libraries are kept: ``$E2TRAIN_CACHE/csim`` or ``~/.cache/e2train/csim``."""
-    env = os.environ.get("E2TRAIN_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "e2train") / "csim"
-
-
-def _compiler() -> tuple[str, str]:
-    """Path and version banner of the C++ compiler; the banner goes into the cache key."""
-    name = os.environ.get("CXX", "g++")
-    path = shutil.which(name)
-    if path is None:
-        raise BackendUnavailable(
-            f"C++ compiler {name!r} not found: the csim backend compiles the HLS kernels with it; "
-            "install it with 'apt-get install g++' (or set CXX to another compiler)"
-        )
-    version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
-    return path, version.splitlines()[0] if version else ""
-
-
-def _build_key(src: Path, flags: list[str], compiler: tuple[str, str]) -> str:
-    digest = hashlib.sha256()
-    for rel in SOURCES + HEADERS:
-        digest.update(rel.encode() + b"\0" + (src / rel).read_bytes() + b"\0")
-    digest.update("\0".join(flags).encode() + b"\0" + "\0".join(compiler).encode())
-    return digest.hexdigest()[:16]
+    return native.cache_root("csim")
 
 
 def build_library(tiles: TileSizes | None = None, cache: Path | None = None) -> Path:
-    """Compile the kernels into a shared library unless an identical build is cached; return its path.
-
-    Concurrent builds (parallel test workers, two shells) are safe: each compiles into its own
-    temporary file and renames it into place atomically.
-    """
+    """Compile the kernels into a shared library unless an identical build is cached; return its path."""
     src = hls_dir()
-    compiler = _compiler()
-    flags = list(CXXFLAGS) + (tiles.defines() if tiles else [])
-    out_dir = (cache or cache_root()) / _build_key(src, flags, compiler)
-    lib = out_dir / "libe2train_csim.so"
-    if lib.is_file():
-        return lib
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=out_dir)
-    os.close(fd)
-    cmd = [compiler[0], *flags, f"-I{src / 'include'}", f"-I{src / 'src'}"]
-    cmd += [str(src / s) for s in SOURCES] + ["-o", tmp_name]
-    log.info("building the csim library: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise BackendUnavailable(
-            f"compiling the HLS kernels failed (exit {proc.returncode}):\n{' '.join(cmd)}\n{proc.stderr[-4000:]}"
-        )
-    os.replace(tmp_name, lib)
-    return lib
+    flags = [*CXXFLAGS, *(tiles.defines() if tiles else []), f"-I{src / 'include'}", f"-I{src / 'src'}"]
+    try:
+        compiler = native.find_compiler("CXX", "g++", "the csim backend compiles the HLS kernels with it")
+        return native.build_shared_library("csim", "e2train_csim", "the HLS kernels", [src / s for s in SOURCES],
+                                           [src / h for h in HEADERS], flags, compiler, cache or cache_root())
+    except native.NativeBuildError as err:
+        raise BackendUnavailable(str(err)) from None
 
 
 @functools.cache

@@ -227,6 +227,7 @@ def run_benchmark(seconds: float, rate_hz: float, load: str, cores: int, source_
         },
         "source": source.name,
         "mode": rec.mode,
+        "loop": rec.loop,
         "load": {"kind": load, "processes": len(procs)},
         "seconds": seconds,
         "target_rate_hz": rate_hz,
@@ -266,6 +267,7 @@ def _markdown(res: dict) -> str:
         f"`{res['command']}` on {res['machine']['platform']}, {res['machine']['cpu_count']} CPUs, "
         f"{res['date']}.\n\n"
         f"| metric | value |\n|---|---|\n"
+        f"| sampler loop | {res['loop']} |\n"
         f"| target rate | {res['target_rate_hz']:g} Hz |\n"
         f"| achieved rate | {res['achieved_rate_hz']:.3f} Hz ({res['rate_error_pct']:+.3f} %) |\n"
         f"| jitter (std of intervals) | {res['jitter_ms']:.3f} ms |\n"
@@ -274,8 +276,9 @@ def _markdown(res: dict) -> str:
         f"| missed deadlines | {res['missed_deadlines']} |\n"
         f"| sampler CPU | {res['thread_cpu_s']:.3f} s = {res['cpu_overhead_pct_of_one_core']:.2f} % "
         f"of one core |\n"
-        f"| timer wake-ups alone at this rate | {res['wakeup_floor_pct_of_one_core']:.2f} % of one core |\n"
-        f"| schedule's own work per sample (no sleeping) | {res['work_per_sample_us']:.1f} us |\n"
+        f"| timer wake-ups alone at this rate (a Python sleep loop) | {res['wakeup_floor_pct_of_one_core']:.2f} % "
+        f"of one core |\n"
+        f"| the Python loop's own work per sample (no sleeping) | {res['work_per_sample_us']:.1f} us |\n"
         f"| energy check (0.5 s windows) | {ec['within_3_sigma']}/{ec['windows']} within 3 sigma, max rel. error "
         f"{ec['max_rel_error']:.2e} |\n\n"
         f"Requirement: {limits} -> **{verdict}**" + (f" (failed: {', '.join(failed)})" if failed else "") + ".\n"

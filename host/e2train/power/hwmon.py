@@ -244,6 +244,12 @@ class HwmonSource(PowerSource):
                 out.append(raw[0] * raw[1] * 1e-6)  # mA x mV -> W
         return tuple(out)
 
+    def native_files(self) -> tuple[list[int], list[bool]]:
+        """For the C sampler loop (``native_sampler``): every rail's open files in order, and whether the
+        rail is two of them multiplied (current x bus voltage); the same reads and units as ``_read_values``."""
+        fds = [fh.fileno() for fhs in self._files for fh in fhs]
+        return fds, [chan.method == "vxi" for chan in self._channels]
+
     def close(self) -> None:
         for fhs in getattr(self, "_files", []):
             for fh in fhs:

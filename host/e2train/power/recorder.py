@@ -313,6 +313,11 @@ class PowerRecorder:
         return self.stats
 
     @property
+    def loop(self) -> str:
+        """What runs the schedule: "thread", or the sampler process's loop ("C" or "Python")."""
+        return self._sampler.loop if self._sampler is not None else self.mode
+
+    @property
     def running(self) -> bool:
         return self._state == "running"
 
