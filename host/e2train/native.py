@@ -34,13 +34,14 @@ def cache_root(kind: str) -> Path:
     return (Path(env) if env else Path.home() / ".cache" / "e2train") / kind
 
 
-def find_compiler(env_var: str, default: str, purpose: str) -> tuple[str, str]:
-    """Path and version banner of the compiler named by ``$env_var`` (else ``default``)."""
+def find_compiler(env_var: str, default: str, package: str, purpose: str) -> tuple[str, str]:
+    """Path and version banner of the compiler named by ``$env_var`` (else ``default``); the error names
+    the Debian ``package`` that provides it."""
     name = os.environ.get(env_var, default)
     path = shutil.which(name)
     if path is None:
         raise NativeBuildError(f"compiler {name!r} not found: {purpose}; install it with 'apt-get install "
-                               f"{'g++' if env_var == 'CXX' else 'gcc'}' (or set {env_var} to another compiler)")
+                               f"{package}' (or set {env_var} to another compiler)")
     version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
     return path, version.splitlines()[0] if version else ""
 

@@ -158,7 +158,7 @@ def build_library(tiles: TileSizes | None = None, cache: Path | None = None) -> 
     src = hls_dir()
     flags = [*CXXFLAGS, *(tiles.defines() if tiles else []), f"-I{src / 'include'}", f"-I{src / 'src'}"]
     try:
-        compiler = native.find_compiler("CXX", "g++", "the csim backend compiles the HLS kernels with it")
+        compiler = native.find_compiler("CXX", "g++", "g++", "the csim backend compiles the HLS kernels with it")
         return native.build_shared_library("csim", "e2train_csim", "the HLS kernels", [src / s for s in SOURCES],
                                            [src / h for h in HEADERS], flags, compiler, cache or cache_root())
     except native.NativeBuildError as err:

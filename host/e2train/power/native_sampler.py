@@ -25,7 +25,7 @@ CFLAGS = ("-std=c11", "-O2", "-shared", "-fPIC", "-Wall")
 
 def library_path() -> Path:
     """Build (unless cached) the sampler library; raises ``native.NativeBuildError`` without a compiler."""
-    compiler = native.find_compiler("CC", "cc", "the 1 kHz power sampler compiles its loop with it")
+    compiler = native.find_compiler("CC", "cc", "gcc", "the 1 kHz power sampler compiles its loop with it")
     return native.build_shared_library("sampler", "e2train_sampler", "the power sampler's loop", [SOURCE], [],
                                        CFLAGS, compiler)
 
