@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from e2train.layout import flat_view, memory_format_of
+
 FP32_EXACT = 2**24
 FP64_EXACT = 2**53
 _INT_MM_CHUNK = 1 << 16  # 128 * 128 * 2**16 = 2**30: int32 partial sums cannot overflow
@@ -33,7 +35,7 @@ def _max_abs(t: torch.Tensor) -> int:
 def _min_max(t: torch.Tensor) -> tuple[int, int]:
     if not t.numel():
         return 0, 0
-    lo, hi = torch.aminmax(t)  # one pass, no |t| temporary
+    lo, hi = torch.aminmax(flat_view(t))  # one pass, no |t| temporary, no copy of a channels-last t
     return int(lo), int(hi)
 
 
@@ -149,6 +151,20 @@ def _conv2d_onednn_int8(x: torch.Tensor, zero_point: int, w: torch.Tensor, strid
                                               1.0, 0, torch.float32, "none", [], "")  # channels-last
 
 
+def conv2d_input_float(input_shape: Sequence[int], w: torch.Tensor, g: torch.Tensor, stride: int,
+                       padding: int) -> torch.Tensor:
+    """The transposed conv (input gradient) in g's memory layout, computed in g's float type.
+
+    ``torch.nn.grad.conv2d_input`` describes the input by a broadcast placeholder, whose layout is
+    standard: oneDNN then reorders a channels-last gradient to and from it (4x the time of the conv
+    for 16-channel layers on CPU).  An unwritten tensor of g's layout as the placeholder avoids that.
+    """
+    placeholder = torch.empty(input_shape, dtype=g.dtype, device=g.device,
+                              memory_format=memory_format_of(g))  # never written or read
+    return torch.ops.aten.convolution_backward(g, placeholder, w, None, [stride] * 2, [padding] * 2, [1, 1], False,
+                                               [0, 0], 1, (True, False, False))[0]
+
+
 def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size, stride: int,
                       padding: int) -> torch.Tensor:
     """Exact transposed conv (input gradient) of integer gradient codes and weight codes.
@@ -164,7 +180,7 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT or peak >= 2**15:  # no byte split
         dtype = _exact_dtype(peak * weight_sum)
         with _full_float32(g.device):
-            return torch.nn.grad.conv2d_input(input_shape, w.to(dtype), g.to(dtype), stride=stride, padding=padding)
+            return conv2d_input_float(input_shape, w.to(dtype), g.to(dtype), stride, padding)
     g16 = g.to(torch.int16)
     high, low = torch.bitwise_right_shift(g16, 8), torch.bitwise_and(g16, 255)  # g = 256 high + low
     int8_weights = int(w.min()) >= -128 and int(w.max()) <= 127
@@ -174,8 +190,8 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     else:
         w32 = w.to(torch.float32)
         with _full_float32(g.device):
-            parts = [torch.nn.grad.conv2d_input(input_shape, w32, part.to(torch.float32), stride=stride,
-                                                padding=padding) for part in (high, low)]
+            parts = [conv2d_input_float(input_shape, w32, part.to(torch.float32), stride, padding)
+                     for part in (high, low)]
     out = torch.empty(input_shape, dtype=torch.float64, device=g.device)  # standard layout, whatever the parts'
     return torch.mul(parts[0], 256, out=out).add_(parts[1])
 
@@ -237,16 +253,20 @@ def to_int8_offset(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     return (t - offset).to(torch.int8), offset
 
 
+def _int8_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """int8 (M, K) x int8 (K, N) -> int64, for a K short enough that int32 partial sums cannot overflow."""
+    try:
+        return torch._int_mm(a, b).to(torch.int64)
+    except RuntimeError:  # shapes or devices the int8 kernel does not support
+        return (a.double() @ b.double()).to(torch.int64)
+
+
 def _int8_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """int8 (M, K) x int8 (K, N) -> exact int64, chunked over K so int32 partials never overflow."""
     out = torch.zeros(a.shape[0], b.shape[1], dtype=torch.int64, device=a.device)
     for start in range(0, a.shape[1], _INT_MM_CHUNK):
-        a_part = a[:, start:start + _INT_MM_CHUNK].contiguous()
-        b_part = b[start:start + _INT_MM_CHUNK].contiguous()
-        try:
-            out += torch._int_mm(a_part, b_part).to(torch.int64)
-        except RuntimeError:  # shapes or devices the int8 kernel does not support
-            out += (a_part.double() @ b_part.double()).to(torch.int64)
+        stop = start + _INT_MM_CHUNK
+        out += _int8_product(a[:, start:stop].contiguous(), b[start:stop].contiguous())
     return out
 
 
@@ -280,12 +300,81 @@ def matmul_int8(a: torch.Tensor, b8: torch.Tensor, b_offset: int = 0) -> torch.T
 
 
 def conv2d_weight_int8(x_groups: Sequence[torch.Tensor], g: torch.Tensor, kernel: tuple[int, int], stride: int,
-                       padding: int) -> torch.Tensor:
+                       padding: int, x_max_abs: int = 128) -> torch.Tensor:
     """Exact weight gradient ``sum_P g * x`` as int64 (Cout, Cin, kh, kw), x given as channel groups.
 
-    x_groups: tensors (B, Ci, H, W) of integers in [-128, 127], stacked along channels (Cin = sum Ci)
-    into one int8 buffer; g: (B, Cout, Ho, Wo) 16-bit codes.  Per block of samples, one int8 product
-    of the gradient's byte limbs (Cout x P) with the patches of x (P x K), summed exactly in int64.
+    x_groups: tensors (B, Ci, H, W) of integers with magnitude at most ``x_max_abs`` <= 128, stacked
+    along channels (Cin = sum Ci) into one int8 buffer; g: (B, Cout, Ho, Wo) integer codes.  Unit
+    stride with 16-bit g takes the shifted-window route (no patch matrix); other cases cut patches.
+    """
+    if stride == 1 and g.numel() and _fits_int16(g):
+        return _weight_grad_shifted(x_groups, g.to(torch.int16), kernel, padding, x_max_abs)
+    return _weight_grad_patches(x_groups, g, kernel, stride, padding)
+
+
+def _fits_int16(t: torch.Tensor) -> bool:
+    if t.dtype in (torch.int8, torch.uint8, torch.int16):
+        return True  # the type says it, no pass over the values
+    lo, hi = _min_max(t)
+    return lo >= -(2**15) and hi < 2**15
+
+
+def _weight_grad_shifted(x_groups: Sequence[torch.Tensor], g16: torch.Tensor, kernel: tuple[int, int],
+                         padding: int, x_max_abs: int) -> torch.Tensor:
+    """Unit-stride weight gradient as kh int8 products over shifted windows of one flat buffer.
+
+    The padded input, channels-last, is one (rows, Cin) matrix X on a grid of rows Wr wide, and row r
+    of the buffer R holds X[r], X[r+1], ..., X[r+kw-1] side by side: (rows, kw*Cin).  The output
+    gradient is laid on the same grid (zero where no output exists), its two bytes and a ones column
+    side by side: G = [high | low - 128 | 1], (rows, 2 Cout + 1).  An output at grid row r sees input
+    row r + i*Wr + j at kernel tap (i, j), inside its own padded image, so kernel row i is
+    ``G^T @ R[i*Wr:]``: a patch buffer kw (not kh*kw) times the input's size, and products wide
+    enough for the int8 kernel to run near its best rate.  ``g == 256 high + (low - 128) + 128``;
+    the ones column supplies the window sums the offset multiplies.
+    """
+    batch, _, height, width = x_groups[0].shape
+    cin = sum(group.shape[1] for group in x_groups)
+    cout = g16.shape[1]
+    kh, kw = kernel
+    ho, wo = height + 2 * padding - kh + 1, width + 2 * padding - kw + 1
+    # Neighbours share their zero border where the outputs fit: a row's right pad is the next row's left
+    # pad, an image's bottom pad the next image's top pad (fewer grid rows: 81 instead of 100 for 8x8).
+    hr = height + padding if ho <= height + padding else height + 2 * padding
+    wr = width + padding if wo <= width + padding else width + 2 * padding
+    rows = batch * hr * wr
+    x_flat = torch.zeros(rows + (kh - 1) * wr + kw - 1, cin, dtype=torch.int8, device=g16.device)
+    x_grid = x_flat[:rows].view(batch, hr, wr, cin)
+    first = 0
+    for group in x_groups:
+        x_grid[:, padding:padding + height, padding:padding + width, first:first + group.shape[1]].copy_(
+            group.permute(0, 2, 3, 1))
+        first += group.shape[1]
+    row_taps = torch.empty(rows + (kh - 1) * wr, kw, cin, dtype=torch.int8, device=g16.device)
+    for j in range(kw):
+        row_taps[:, j].copy_(x_flat[j:j + row_taps.shape[0]])
+    row_taps = row_taps.view(row_taps.shape[0], kw * cin)
+    g_flat = torch.zeros(rows, 2 * cout + 1, dtype=torch.int8, device=g16.device)
+    g_grid = g_flat.view(batch, hr, wr, 2 * cout + 1)[:, :ho, :wo]
+    g_last = g16.permute(0, 2, 3, 1)  # (B, Ho, Wo, Cout): a view when g is channels-last
+    g_grid[..., :cout].copy_(torch.bitwise_right_shift(g_last, 8))
+    g_grid[..., cout:2 * cout].copy_(torch.bitwise_and(g_last, 255).sub_(128))
+    g_grid[..., 2 * cout].fill_(1)
+    chunk = (2**31 - 1) // (128 * max(1, x_max_abs))  # rows whose int32 partial sums cannot overflow
+    taps = torch.zeros(kh, 2 * cout + 1, kw * cin, dtype=torch.int64, device=g16.device)
+    for i in range(kh):
+        for start in range(0, rows, chunk):
+            stop = min(rows, start + chunk)
+            taps[i] += _int8_product(g_flat[start:stop].t(), row_taps[start + i * wr:stop + i * wr])
+    high, low, window_sums = taps[:, :cout], taps[:, cout:2 * cout], taps[:, 2 * cout:]
+    sums = (high << 8).add_(low).add_(window_sums, alpha=128)  # (kh, Cout, kw * Cin), columns (j, c)
+    return sums.view(kh, cout, kw, cin).permute(1, 3, 0, 2)
+
+
+def _weight_grad_patches(x_groups: Sequence[torch.Tensor], g: torch.Tensor, kernel: tuple[int, int], stride: int,
+                         padding: int) -> torch.Tensor:
+    """Any stride, any integer g: per block of samples, one int8 product of the gradient's byte limbs
+    (Cout x P) with the patches of x (P x K), summed exactly in int64.
+
     Patches are cut channels-last with the channels padded to 8 bytes, so the copy moves whole
     64-bit words; blocks keep each patch matrix near PATCH_BLOCK_BYTES, below the size at which
     every allocation becomes fresh, page-faulting memory.

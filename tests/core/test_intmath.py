@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from e2train import intmath
@@ -90,32 +90,57 @@ def _weight_grad_int64(x: torch.Tensor, g: torch.Tensor, kernel: int, stride: in
     return (g_rows @ cols).view(g.shape[1], x.shape[1], kernel, kernel)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 4), st.lists(st.integers(1, 11), min_size=1, max_size=3), st.integers(1, 9),
-       st.sampled_from([1, 3]), st.sampled_from([1, 2]), st.integers(0, 2**31 - 1), st.booleans())
-def test_conv2d_weight_int8_exact(b, group_channels, cout, ksize, stride, seed, maximal) -> None:
-    """Channel groups (any count, not multiples of 8), odd sizes, and the extreme codes of both operands."""
+       st.sampled_from([1, 3]), st.sampled_from([1, 2]), st.integers(0, 2), st.integers(1, 9), st.integers(1, 9),
+       st.integers(0, 2**31 - 1), st.booleans(), st.booleans())
+def test_conv2d_weight_int8_exact(b, group_channels, cout, ksize, stride, padding, height, width, seed, maximal,
+                                  channels_last) -> None:
+    """Both routes (unit stride: shifted windows with shared borders; otherwise patches) against an int64
+    product: channel groups not multiples of 8, odd and non-square sizes, paddings below, at and above
+    'same', either layout, and the extreme codes of both operands."""
     gen = torch.Generator().manual_seed(seed)
-    groups = [torch.randint(-128, 128, (b, c, 7, 7), generator=gen) for c in group_channels]
-    padding = ksize // 2
-    ho = (7 + 2 * padding - ksize) // stride + 1
-    g = torch.randint(-32768, 32768, (b, cout, ho, ho), generator=gen).float()
+    ho, wo = (height + 2 * padding - ksize) // stride + 1, (width + 2 * padding - ksize) // stride + 1
+    assume(ho > 0 and wo > 0)
+    groups = [torch.randint(-128, 128, (b, c, height, width), generator=gen) for c in group_channels]
+    g = torch.randint(-32768, 32768, (b, cout, ho, wo), generator=gen).float()
     if maximal:
         groups = [torch.full_like(x, -128) for x in groups]
         g.fill_(-32768)
+    if channels_last:
+        groups = [x.contiguous(memory_format=torch.channels_last) for x in groups]
+        g = g.contiguous(memory_format=torch.channels_last)
     got = intmath.conv2d_weight_int8(groups, g, (ksize, ksize), stride, padding)
     assert torch.equal(got, _weight_grad_int64(torch.cat(groups, 1), g, ksize, stride, padding))
 
 
-def test_conv2d_weight_int8_long_reduction_in_blocks(monkeypatch) -> None:
-    """P beyond one int32-safe chunk (2**16) with maximal products, cut into several sample blocks."""
+@pytest.mark.parametrize("stride", [1, 2])  # shifted windows in int32-safe row chunks; patches in sample blocks
+def test_conv2d_weight_int8_long_reduction_in_chunks(monkeypatch, stride) -> None:
+    """Reductions beyond one int32-safe chunk with maximal products, on both routes."""
     monkeypatch.setattr(intmath, "PATCH_BLOCK_BYTES", 1 << 16)
-    x = torch.full((70, 1, 32, 32), -128)
-    g = torch.full((70, 2, 32, 32), -32768.0)
+    x = torch.full((130, 1, 32, 32), -128)  # 130 * 33 * 33 grid rows: two chunks of at most 131,071
+    ho = 32 // stride
+    g = torch.full((130, 2, ho, ho), -32768.0)
     g[:, 1] = 32767
-    got = intmath.conv2d_weight_int8([x], g, (3, 3), 1, 1)
+    got = intmath.conv2d_weight_int8([x], g, (3, 3), stride, 1)
+    assert torch.equal(got, _weight_grad_int64(x, g, 3, stride, 1))
+    assert int(got.abs().max()) > 2**36  # far beyond int32 and float32
+
+
+def test_conv2d_weight_int8_gradient_codes_beyond_16_bits_stay_exact() -> None:
+    """The shifted-window route splits g into two bytes: wider codes must take the general route."""
+    x = torch.randint(-128, 128, (2, 3, 6, 6), generator=torch.Generator().manual_seed(1))
+    g = torch.randint(-(2**20), 2**20, (2, 4, 6, 6), generator=torch.Generator().manual_seed(2)).float()
+    assert torch.equal(intmath.conv2d_weight_int8([x], g, (3, 3), 1, 1), _weight_grad_int64(x, g, 3, 1, 1))
+
+
+def test_conv2d_weight_int8_small_codes_use_long_chunks_exactly() -> None:
+    """With x_max_abs=16 (PSG's msb4 codes and residuals) a chunk holds about 2**20 grid rows: a longer
+    reduction of maximal products crosses a chunk boundary and stays exact."""
+    x = torch.full((1200, 1, 32, 32), 15)  # 1200 * 33 * 33 grid rows: two chunks of at most 1,048,575
+    g = torch.full((1200, 1, 32, 32), -32768.0)  # in one int32 sum, 1200 * 1024 * 128 * 15 would overflow
+    got = intmath.conv2d_weight_int8([x], g, (3, 3), 1, 1, x_max_abs=16)
     assert torch.equal(got, _weight_grad_int64(x, g, 3, 1, 1))
-    assert int(got.abs().max()) > 2**38  # far beyond int32 and float32
 
 
 def test_input_grad_exact_beyond_float32_in_both_strategies() -> None:
@@ -162,3 +187,19 @@ def test_input_grad_of_codes_wider_than_16_bits_is_exact() -> None:
     w = torch.full((4, 1, 3, 3), 50.0)
     got = intmath.conv2d_input_grad(g, w, torch.Size([1, 1, 3, 3]), 1, 1)
     assert torch.equal(got.double(), torch.nn.grad.conv2d_input((1, 1, 3, 3), w.double(), g.double(), padding=1))
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (1, 0)])
+def test_conv2d_input_float_keeps_the_gradient_layout(stride, padding) -> None:
+    """The float transposed conv agrees with torch's and returns the gradient's layout (channels-last
+    stays channels-last, so oneDNN never reorders to and from the standard layout)."""
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(8, 5, 3, 3, generator=gen)
+    shape = (4, 5, 9, 9)
+    ho = (9 + 2 * padding - 3) // stride + 1
+    g = torch.randn(4, 8, ho, ho, generator=gen)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = intmath.conv2d_input_float(shape, w, g.contiguous(memory_format=layout), stride, padding)
+        expected = torch.nn.grad.conv2d_input(shape, w, g, stride=stride, padding=padding)
+        assert torch.allclose(got, expected, atol=1e-5)
+        assert got.is_contiguous(memory_format=layout)

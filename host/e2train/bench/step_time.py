@@ -34,6 +34,11 @@ VARIANTS = {
     "SMD + SLU + PSG (8-bit)": {"smd": 0.5, "slu_target": 0.6, "psg": True},
 }
 
+# The reference is the loop a user writes by default (standard layout); the channels-last row shows how
+# much of a variant's gain is the layout alone.
+REFERENCE = "plain PyTorch fp32"
+PLAIN_LAYOUTS = {REFERENCE: torch.contiguous_format, "plain PyTorch fp32, channels-last": torch.channels_last}
+
 
 def plain_pytorch_steps(trainer: Trainer, first: int, steps: int) -> list[float]:
     """The reference: the same model and batches in a bare PyTorch loop (no quantization, no counting)."""
@@ -68,9 +73,11 @@ def trainer_steps(trainer: Trainer, first: int, steps: int) -> list[float]:
 @click.option("--batch-size", default=128, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (every variant on it).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+@click.option("--variant", "variants", multiple=True, type=click.Choice(list(VARIANTS)),
+              help="Measure only these variants (repeatable; default: all). The plain loops always run.")
 @click.option("--results", default=str(REPO_ROOT / "measurements"), show_default=True)
 def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batch_size: int, device: str,
-         threads: int | None, results: str) -> None:
+         threads: int | None, variants: tuple[str, ...], results: str) -> None:
     """Measure per-step wall time of each variant and write ratios to plain fp32 PyTorch."""
     if threads is not None:
         torch.set_num_threads(threads)
@@ -78,17 +85,21 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
     base = {"dataset": dataset, "data_dir": data_dir, "model": "resnet20", "batch_size": batch_size,
             "iters": 10**6, "eval_every": 10**6, "checkpoint_every": 10**6, "torch_device": device}
     trainers = {name: Trainer(resolve_config(None, None, {**base, **over, "out": str(work / str(i))}), work / str(i))
-                for i, (name, over) in enumerate(VARIANTS.items())}
-    plain = Trainer(resolve_config(None, None, {**base, "precision": "fp32", "out": str(work / "plain")}),
-                    work / "plain")
-    samples: dict[str, list[float]] = {"plain PyTorch fp32": []} | {name: [] for name in trainers}
+                for i, (name, over) in enumerate(VARIANTS.items()) if not variants or name in variants}
+    plains = {}
+    for i, (name, layout) in enumerate(PLAIN_LAYOUTS.items()):
+        out_dir = work / f"plain{i}"
+        plains[name] = Trainer(resolve_config(None, None, {**base, "precision": "fp32", "out": str(out_dir)}), out_dir)
+        plains[name].model.memory_format = layout
+    samples: dict[str, list[float]] = {name: [] for name in plains} | {name: [] for name in trainers}
     for r in range(rounds):
         first = r * (steps + warmup)
-        samples["plain PyTorch fp32"] += plain_pytorch_steps(plain, first, steps + warmup)[warmup:]
+        for name, plain in plains.items():
+            samples[name] += plain_pytorch_steps(plain, first, steps + warmup)[warmup:]
         for name, trainer in trainers.items():
             samples[name] += trainer_steps(trainer, first, steps + warmup)[warmup:]
         click.echo(f"round {r + 1}/{rounds} done")
-    ref = sum(samples["plain PyTorch fp32"]) / len(samples["plain PyTorch fp32"])
+    ref = sum(samples[REFERENCE]) / len(samples[REFERENCE])
     means = {name: sum(t) / len(t) for name, t in samples.items()}
     table = pd.DataFrame([{"variant": name, "mean_step_s": mean, "ratio_to_plain_fp32": mean / ref,
                            "steps": len(samples[name])} for name, mean in means.items()])
@@ -97,12 +108,14 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
     table.to_csv(out / "step_time.csv", index=False)
     command = "python -m e2train.bench.step_time " + shlex.join(
         ["--data-dir", data_dir, "--dataset", dataset, "--steps", str(steps), "--rounds", str(rounds),
-         "--device", device] + (["--threads", str(threads)] if threads is not None else []))
+         "--device", device] + (["--threads", str(threads)] if threads is not None else [])
+        + [arg for name in variants for arg in ("--variant", name)])
     lines = [f"# Wall time per training step, ResNet-20, CIFAR-10, batch {batch_size}", "",
              f"Regenerate: `{command}`", "",
              f"Device: {device}; torch threads: {torch.get_num_threads()}. Variants interleaved in {rounds} "
-             f"rounds of {steps} measured steps (after warm-up); ratios to the plain PyTorch loop of the same "
-             "run. An SMD-dropped step counts as a step. Absolute times depend on machine load; compare ratios.", "",
+             f"rounds of {steps} measured steps (after warm-up); ratios to the plain PyTorch loop (standard "
+             "layout) of the same run; the trainer's variants run channels-last. An SMD-dropped step counts as a "
+             "step. Absolute times depend on machine load; compare ratios.", "",
              "| variant | mean step (s) | ratio to plain fp32 |", "|---|---|---|"]
     lines += [f"| {r.variant} | {r.mean_step_s:.3f} | {r.ratio_to_plain_fp32:.2f} |" for r in table.itertuples()]
     (out / "step_time.md").write_text("\n".join(lines) + "\n")

@@ -84,9 +84,10 @@ class _Int8Conv(torch.autograd.Function):
         ctx.save_for_backward(qx.codes, qx.scale, qw.codes, qw.scale)
         ctx.layer = layer
         ctx.input_shape = x.shape
-        # Written into a standard-layout tensor in the same pass: a kernel may return channels-last, and
-        # the layers after this one must see the same layout (and so sum in the same order) on every backend.
-        return torch.mul(acc, scale, out=torch.empty(acc.shape, dtype=x.dtype, device=acc.device))
+        # Written into a channels-last tensor in the same pass: backends return either layout, and the
+        # layers after this one must see the same layout (and so sum in the same order) on every backend.
+        out = torch.empty(acc.shape, dtype=x.dtype, device=acc.device, memory_format=torch.channels_last)
+        return torch.mul(acc, scale, out=out)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -102,8 +103,7 @@ class _Int8Conv(torch.autograd.Function):
                 acc = layer.kernels.input_grad(qg.codes, w_codes, ctx.input_shape, stride, padding)
                 grad_x = (acc * qg.scale.to(acc.dtype)).to(grad_out.dtype)
             else:
-                grad_x = torch.nn.grad.conv2d_input(ctx.input_shape, w_codes * w_scale, grad_out,
-                                                    stride=stride, padding=padding)
+                grad_x = intmath.conv2d_input_float(ctx.input_shape, w_codes * w_scale, grad_out, stride, padding)
         if ctx.needs_input_grad[1]:
             if layer.psg is None:
                 grad_w = torch.nn.grad.conv2d_weight(x_codes * x_scale, w_codes.shape, grad_out,

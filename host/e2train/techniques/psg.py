@@ -66,16 +66,19 @@ def integer_threshold(cfg: PsgConfig, pred: torch.Tensor, unit: float) -> int:
     return min(math.ceil(cfg.threshold / unit), TAU_INT64_CAP) if unit > 0 else 0
 
 
-def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor], torch.Tensor], cfg: PsgConfig | None,
+def psg_decide(pred: torch.Tensor, full_rows: Callable[[torch.Tensor | slice], torch.Tensor], cfg: PsgConfig | None,
                unit: float, tau: int | None = None) -> PsgDecision:
     """Signs from the exact predictor ``pred`` (N, K); ``full_rows(rows)`` computes the full product
-    of the given output channels only, called once for the rows holding an unconfident entry."""
+    of the given output channels only (``slice(None)``: all), called once for the rows holding an
+    unconfident entry."""
     if tau is None:
         tau = integer_threshold(cfg, pred, unit)
     recompute = (16 * pred).abs() < min(tau, TAU_INT64_CAP)  # |16 Pr| < 2**47: same decisions, no int64 overflow
     signs = torch.sign(pred)
     rows = recompute.any(dim=1).nonzero().flatten()
-    if rows.numel():
+    if rows.numel() == recompute.shape[0]:  # the usual case: every row, so no gather and scatter
+        signs = torch.where(recompute, torch.sign(full_rows(slice(None))), signs)
+    elif rows.numel():
         signs[rows] = torch.where(recompute[rows], torch.sign(full_rows(rows)), signs[rows])
     return PsgDecision(signs, recompute, tau, computed_full=rows.numel() * recompute.shape[1])
 
@@ -108,7 +111,9 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
     codes = x_codes.to(torch.int16)
     msb = quant.msb4(codes, x_signed)
     residual = codes.sub_(msb, alpha=16)  # in [-8, 15]
-    sums = intmath.conv2d_weight_int8([msb, residual], g.codes, tuple(weight_shape[2:]), stride, padding)
+    sums = intmath.conv2d_weight_int8([msb, residual], g.codes.to(torch.int16), tuple(weight_shape[2:]), stride,
+                                      padding,
+                                      x_max_abs=16)  # msb4 codes and residuals lie in [-8, 15]
     pred = sums[:, :cin].reshape(cout, -1)  # (N, K)
     full = 16 * pred + sums[:, cin:].reshape(cout, -1)
     unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
