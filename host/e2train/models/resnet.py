@@ -28,11 +28,22 @@ BASE_WIDTHS = (16, 32, 64)
 WIDTHS = {"wrn28-10": (160, 320, 640)}
 
 
-def _gather_samples(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``t[index]`` in the channels-last layout.  index_select, whose backward is an index_add, instead of
-    indexing, whose backward is an accumulating index_put (several times slower on CPU); done on the
-    (B, H, W, C) view so that the result stays channels-last."""
-    return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)
+class _GatherSamples(torch.autograd.Function):
+    """``t[index]`` for distinct indices, channels-last.  The backward copies the gradient into place
+    (index_copy_): indexing and index_select both backpropagate through an accumulating scatter, several
+    times slower on CPU, which the distinct indices of executed samples do not need."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.shape = t.shape
+        return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)  # (B, H, W, C) rows: channels-last
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        grad_t = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=torch.channels_last).zero_()
+        return grad_t.index_copy_(0, index, grad), None
 
 
 class BasicBlock(nn.Module):
@@ -67,8 +78,8 @@ class BasicBlock(nn.Module):
         if executed.numel() == 0:
             return base, 0
         m = mask[executed].view(-1, 1, 1, 1)
-        base_exec = _gather_samples(base, executed)
-        out_exec = F.relu(self.residual(_gather_samples(x, executed)) + base_exec)
+        base_exec = _GatherSamples.apply(base, executed)
+        out_exec = F.relu(self.residual(_GatherSamples.apply(x, executed)) + base_exec)
         mixed = m * out_exec + (1 - m) * base_exec
         return base.clone().index_copy_(0, executed, mixed), executed.numel()  # scatter; clone keeps the layout
 
