@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from e2train.models.resnet import BasicBlock, ResNet
@@ -32,6 +33,31 @@ def test_gather_scatter_equals_masked_dense() -> None:
         expected = mask.view(-1, 1, 1, 1) * dense + (1 - mask.view(-1, 1, 1, 1)) * skipped
         assert executed == 3
         assert torch.allclose(out, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gather_scatter_gradients_equal_the_masked_formula_in_channels_last(stride) -> None:
+    """The custom gather/scatter functions: numerical gradients (gradcheck) for the input and the mask,
+    the task-loss gradient reaches executed samples' gates only, and the output, the gradient entering
+    the block's layers and the input gradient stay channels-last (each conv and BatchNorm's fast layout)."""
+    block = _block(stride).double()
+    x = torch.randn(5, 4, 6, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    mask = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x, m: block.gated(x, m)[0], (x.requires_grad_(), mask.requires_grad_()))
+    layouts = []
+
+    def record_layout(module, grad_in, grad_out) -> None:
+        layouts.append(grad_out[0].is_contiguous(memory_format=torch.channels_last))
+
+    hook = block.bn2.register_full_backward_hook(record_layout)
+    out, _ = block.gated(x, mask)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    x.grad = mask.grad = None
+    out.backward(torch.randn_like(out))
+    hook.remove()
+    assert layouts == [True]
+    assert x.grad.is_contiguous(memory_format=torch.channels_last)
+    assert torch.all(mask.grad[mask == 0] == 0) and torch.all(mask.grad[mask == 1] != 0)
 
 
 def test_skipped_samples_do_not_run_the_block() -> None:

@@ -28,22 +28,44 @@ BASE_WIDTHS = (16, 32, 64)
 WIDTHS = {"wrn28-10": (160, 320, 640)}
 
 
+# Gather and scatter of the executed samples, as autograd functions so that both directions stay
+# channels-last: index_select returns the standard layout, which made every gradient of a gated block's
+# layers arrive in the other layout (a reorder in each conv and BatchNorm backward, slow elementwise
+# kernels); and indexing backpropagates through an accumulating scatter, which distinct indices do not need.
+
+
+def _select_samples(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)  # (B, H, W, C) rows: channels-last
+
+
 class _GatherSamples(torch.autograd.Function):
-    """``t[index]`` for distinct indices, channels-last.  The backward copies the gradient into place
-    (index_copy_): indexing and index_select both backpropagate through an accumulating scatter, several
-    times slower on CPU, which the distinct indices of executed samples do not need."""
+    """``t[index]`` for distinct indices."""
 
     @staticmethod
     def forward(ctx, t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(index)
         ctx.shape = t.shape
-        return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)  # (B, H, W, C) rows: channels-last
+        return _select_samples(t, index)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (index,) = ctx.saved_tensors
-        grad_t = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=torch.channels_last).zero_()
-        return grad_t.index_copy_(0, index, grad), None
+        grad_t = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=torch.channels_last)
+        return grad_t.zero_().index_copy_(0, index, grad), None
+
+
+class _ScatterSamples(torch.autograd.Function):
+    """``base`` with rows ``index`` replaced by ``rows`` (distinct indices)."""
+
+    @staticmethod
+    def forward(ctx, base: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        return base.clone().index_copy_(0, index, rows)  # clone keeps base's layout
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
+        (index,) = ctx.saved_tensors
+        return grad.clone().index_fill_(0, index, 0), None, _select_samples(grad, index)
 
 
 class BasicBlock(nn.Module):
@@ -81,7 +103,7 @@ class BasicBlock(nn.Module):
         base_exec = _GatherSamples.apply(base, executed)
         out_exec = F.relu(self.residual(_GatherSamples.apply(x, executed)) + base_exec)
         mixed = m * out_exec + (1 - m) * base_exec
-        return base.clone().index_copy_(0, executed, mixed), executed.numel()  # scatter; clone keeps the layout
+        return _ScatterSamples.apply(base, executed, mixed), executed.numel()
 
 
 class ResNet(nn.Module):
