@@ -192,7 +192,7 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
         with _full_float32(g.device):
             parts = [conv2d_input_float(input_shape, w32, part.to(torch.float32), stride, padding)
                      for part in (high, low)]
-    out = torch.empty(input_shape, dtype=torch.float64, device=g.device)  # standard layout, whatever the parts'
+    out = torch.empty(input_shape, dtype=torch.float64, device=g.device, memory_format=memory_format_of(g))
     return torch.mul(parts[0], 256, out=out).add_(parts[1])
 
 
@@ -200,15 +200,18 @@ def _input_grad_onednn_int8(part: torch.Tensor, zero_point: int, w: torch.Tensor
                             stride: int, padding: int) -> torch.Tensor:
     """The transposed conv of one byte of the gradient codes as a plain int8 conv: the codes spread
     ``stride`` apart with zeros between, a border of ``k - 1 - padding`` zeros (plus what the forward
-    conv's rounding dropped, bottom and right), and the weights flipped with in/out channels swapped."""
+    conv's rounding dropped, bottom and right), and the weights flipped with in/out channels swapped.
+    At unit stride with a square kernel nothing needs spreading: the conv pads the codes itself."""
     batch, cout, ho, wo = part.shape
     kh, kw = w.shape[2:]
     height, width = input_shape[2:]
     top, left = kh - 1 - padding, kw - 1 - padding
+    flipped = w.flip(2, 3).transpose(0, 1).contiguous()  # (Cin, Cout, kh, kw)
+    if stride == 1 and kh == kw:
+        return _conv2d_onednn_int8(part, zero_point, flipped, 1, top)
     spread = torch.full((batch, height + kh - 1, width + kw - 1, cout), zero_point, dtype=torch.uint8,
                         device=part.device).permute(0, 3, 1, 2)  # channels-last zeros (the zero point is zero)
     spread[:, :, top:top + (ho - 1) * stride + 1:stride, left:left + (wo - 1) * stride + 1:stride] = part + zero_point
-    flipped = w.flip(2, 3).transpose(0, 1).contiguous()  # (Cin, Cout, kh, kw)
     return _conv2d_onednn_int8(spread, zero_point, flipped, 1, 0, shifted=True)
 
 

@@ -101,7 +101,9 @@ class _Int8Conv(torch.autograd.Function):
                 # Fold the per-channel weight scales into the error so one integer code set remains.
                 qg = quant.quantize_gradient(grad_out * w_scale.view(1, -1, 1, 1))
                 acc = layer.kernels.input_grad(qg.codes, w_codes, ctx.input_shape, stride, padding)
-                grad_x = (acc * qg.scale.to(acc.dtype)).to(grad_out.dtype)
+                # channels-last on every backend, as the forward's output (computed in acc's type, then cast)
+                grad_x = torch.mul(acc, qg.scale.to(acc.dtype), out=torch.empty(
+                    ctx.input_shape, dtype=grad_out.dtype, device=acc.device, memory_format=torch.channels_last))
             else:
                 grad_x = intmath.conv2d_input_float(ctx.input_shape, w_codes * w_scale, grad_out, stride, padding)
         if ctx.needs_input_grad[1]:

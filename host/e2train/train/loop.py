@@ -66,7 +66,7 @@ from e2train.techniques.ortho import OrthoConfig, OrthoRegularizer
 from e2train.techniques.psg import PsgConfig
 from e2train.techniques.slu import computation_fraction, slu_cost_loss, slu_policy_loss
 from e2train.train.checkpoint import load_checkpoint, save_checkpoint
-from e2train.train.compute_device import torch_device
+from e2train.train.compute_device import reuse_freed_memory, torch_device
 from e2train.train.evaluate import evaluate
 from e2train.train.run_lock import RunLock
 
@@ -160,6 +160,8 @@ class Trainer:
         self.on_iteration = on_iteration or (lambda report: None)
         self.power_spec = power_spec
         self.device = torch_device(cfg.torch_device)
+        if self.device.type == "cpu":
+            reuse_freed_memory()
         torch.manual_seed(cfg.seed)
         self.dataset = load_dataset(cfg.dataset, cfg.data_dir)
         if cfg.batch_size > len(self.dataset.train_y):
