@@ -231,8 +231,7 @@ def int8_limbs(t: torch.Tensor) -> list[tuple[int, torch.Tensor, int]]:
     16-bit values take exactly two limbs: the arithmetic high byte, and the low byte (0..255)
     stored as int8 with an offset of 128.  Wider values fall back to a general loop.
     """
-    lo, hi = _min_max(t)
-    if lo >= -(2**15) and hi < 2**15:
+    if _fits_int16(t):
         t16 = t.to(torch.int16)
         return [(1, torch.bitwise_right_shift(t16, 8).to(torch.int8), 0),
                 (0, torch.bitwise_and(t16, 255).sub_(128).to(torch.int8), 128)]
@@ -397,8 +396,7 @@ def _weight_grad_patches(x_groups: Sequence[torch.Tensor], g: torch.Tensor, kern
     k = kh * kw * 8 * words
     block = max(1, PATCH_BLOCK_BYTES // max(1, ho * wo * k))
     sums = torch.zeros(cout, k, dtype=torch.int64, device=g.device)
-    lo, hi = _min_max(g)
-    if lo >= -(2**15) and hi < 2**15:
+    if _fits_int16(g):
         g = g.to(torch.int16)  # converted once, not per block: the blocks' byte limbs start from it
     for start in range(0, batch, block):
         patches = padded[start:start + block].view(torch.int64).unfold(1, kh, stride).unfold(2, kw, stride)
