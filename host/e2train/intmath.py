@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -23,6 +24,7 @@ from e2train.layout import flat_view, memory_format_of
 
 FP32_EXACT = 2**24
 FP64_EXACT = 2**53
+_LOW_BYTE = 0 if sys.byteorder == "little" else 1  # which byte of an int16, viewed as two int8, is the low one
 _INT_MM_CHUNK = 1 << 16  # 128 * 128 * 2**16 = 2**30: int32 partial sums cannot overflow
 PATCH_BLOCK_BYTES = 1 << 23  # patch matrices of about 8 MiB: large enough for the int8 kernel, reused by malloc
 
@@ -327,10 +329,10 @@ def _weight_grad_shifted(x_groups: Sequence[torch.Tensor], g16: torch.Tensor, ke
 
     The padded input, channels-last, is one (rows, Cin) matrix X on a grid of rows Wr wide, and row r
     of the buffer R holds X[r], X[r+1], ..., X[r+kw-1] side by side: (rows, kw*Cin).  The output
-    gradient is laid on the same grid (zero where no output exists), its two bytes and a ones column
-    side by side: G = [high | low - 128 | 1], (rows, 2 Cout + 1).  An output at grid row r sees input
-    row r + i*Wr + j at kernel tap (i, j), inside its own padded image, so kernel row i is
-    ``G^T @ R[i*Wr:]``: a patch buffer kw (not kh*kw) times the input's size, and products wide
+    gradient is laid on the same grid (zero where no output exists) as its two bytes per channel, in
+    memory order, and a ones column: G = [.., low - 128, high, .., 1], (rows, 2 Cout + 1).  An output at
+    grid row r sees input row r + i*Wr + j at kernel tap (i, j), inside its own padded image, so kernel
+    row i is ``G^T @ R[i*Wr:]``: a patch buffer kw (not kh*kw) times the input's size, and products wide
     enough for the int8 kernel to run near its best rate.  ``g == 256 high + (low - 128) + 128``;
     the ones column supplies the window sums the offset multiplies.
     """
@@ -351,15 +353,15 @@ def _weight_grad_shifted(x_groups: Sequence[torch.Tensor], g16: torch.Tensor, ke
         x_grid[:, padding:padding + height, padding:padding + width, first:first + group.shape[1]].copy_(
             group.permute(0, 2, 3, 1))
         first += group.shape[1]
-    row_taps = torch.empty(rows + (kh - 1) * wr, kw, cin, dtype=torch.int8, device=g16.device)
-    for j in range(kw):
-        row_taps[:, j].copy_(x_flat[j:j + row_taps.shape[0]])
-    row_taps = row_taps.view(row_taps.shape[0], kw * cin)
+    # Row r of the taps is the contiguous run x_flat[r:r + kw]: overlapping windows, copied in one pass.
+    row_taps = x_flat.as_strided((rows + (kh - 1) * wr, kw * cin), (cin, 1)).contiguous()
     g_flat = torch.zeros(rows, 2 * cout + 1, dtype=torch.int8, device=g16.device)
     g_grid = g_flat.view(batch, hr, wr, 2 * cout + 1)[:, :ho, :wo]
-    g_last = g16.permute(0, 2, 3, 1)  # (B, Ho, Wo, Cout): a view when g is channels-last
-    g_grid[..., :cout].copy_(torch.bitwise_right_shift(g_last, 8))
-    g_grid[..., cout:2 * cout].copy_(torch.bitwise_and(g_last, 255).sub_(128))
+    # The int16 codes' bytes as they lie in memory (a view when g is channels-last): the high byte as a
+    # signed int8 is g >> 8, the low one with its top bit flipped is (g & 255) - 128.
+    g_bytes = g16.permute(0, 2, 3, 1).reshape(-1).view(torch.int8)  # reshape: a copy only for another layout
+    g_grid[..., :2 * cout].copy_(g_bytes.view(batch, ho, wo, 2 * cout))
+    g_grid[..., _LOW_BYTE:2 * cout:2].bitwise_xor_(-128)
     g_grid[..., 2 * cout].fill_(1)
     chunk = (2**31 - 1) // (128 * max(1, x_max_abs))  # rows whose int32 partial sums cannot overflow
     taps = torch.zeros(kh, 2 * cout + 1, kw * cin, dtype=torch.int64, device=g16.device)
@@ -367,8 +369,8 @@ def _weight_grad_shifted(x_groups: Sequence[torch.Tensor], g16: torch.Tensor, ke
         for start in range(0, rows, chunk):
             stop = min(rows, start + chunk)
             taps[i] += _int8_product(g_flat[start:stop].t(), row_taps[start + i * wr:stop + i * wr])
-    high, low, window_sums = taps[:, :cout], taps[:, cout:2 * cout], taps[:, 2 * cout:]
-    sums = (high << 8).add_(low).add_(window_sums, alpha=128)  # (kh, Cout, kw * Cin), columns (j, c)
+    low, high = taps[:, _LOW_BYTE:2 * cout:2], taps[:, 1 - _LOW_BYTE:2 * cout:2]
+    sums = (high << 8).add_(low).add_(taps[:, 2 * cout:], alpha=128)  # (kh, Cout, kw * Cin), columns (j, c)
     return sums.view(kh, cout, kw, cin).permute(1, 3, 0, 2)
 
 

@@ -28,7 +28,7 @@ BASE_WIDTHS = (16, 32, 64)
 WIDTHS = {"wrn28-10": (160, 320, 640)}
 
 
-# Gather and scatter of the executed samples, as autograd functions so that both directions stay
+# Gather and merge of the executed samples, as autograd functions so that both directions stay
 # channels-last: index_select returns the standard layout, which made every gradient of a gated block's
 # layers arrive in the other layout (a reorder in each conv and BatchNorm backward, slow elementwise
 # kernels); and indexing backpropagates through an accumulating scatter, which distinct indices do not need.
@@ -36,6 +36,13 @@ WIDTHS = {"wrn28-10": (160, 320, 640)}
 
 def _select_samples(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).index_select(0, index).permute(0, 3, 1, 2)  # (B, H, W, C) rows: channels-last
+
+
+def _sample_dots(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,) dot products of each sample's values, read in the channels-last order without a product tensor."""
+    rows = a.shape[0]
+    flat_a = a.permute(0, 2, 3, 1).reshape(rows, 1, -1)
+    return torch.bmm(flat_a, b.permute(0, 2, 3, 1).reshape(rows, -1, 1)).view(rows)
 
 
 class _GatherSamples(torch.autograd.Function):
@@ -54,18 +61,36 @@ class _GatherSamples(torch.autograd.Function):
         return grad_t.zero_().index_copy_(0, index, grad), None
 
 
-class _ScatterSamples(torch.autograd.Function):
-    """``base`` with rows ``index`` replaced by ``rows`` (distinct indices)."""
+class _MergeExecuted(torch.autograd.Function):
+    """``base`` with rows ``index`` replaced by ``m * out + (1 - m) * base_rows``: a gated block's
+    straight-through mix and its scatter in one step (distinct indices).
+
+    An executed sample's gate is exactly 1 in the forward pass (``straight_through_mask``), so the
+    rows are ``out`` itself: no mixing pass in the forward, and the backward needs one product for the
+    gate's gradient. Other gate values (a numerical gradient check) take the formula.
+    """
 
     @staticmethod
-    def forward(ctx, base: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(index)
+    def forward(ctx, base: torch.Tensor, index: torch.Tensor, out: torch.Tensor, base_rows: torch.Tensor,
+                m: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index, out, base_rows, m)
+        ctx.gates_are_one = bool(torch.all(m == 1))
+        w = m.view(-1, 1, 1, 1)
+        rows = out if ctx.gates_are_one else w * out + (1 - w) * base_rows
         return base.clone().index_copy_(0, index, rows)  # clone keeps base's layout
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
-        (index,) = ctx.saved_tensors
-        return grad.clone().index_fill_(0, index, 0), None, _select_samples(grad, index)
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        index, out, base_rows, m = ctx.saved_tensors
+        grad_rows = _select_samples(grad, index)
+        w = m.view(-1, 1, 1, 1)
+        grad_base = grad.clone().index_fill_(0, index, 0) if ctx.needs_input_grad[0] else None
+        grad_out = grad_rows if ctx.gates_are_one else grad_rows * w
+        grad_base_rows = None if ctx.gates_are_one or not ctx.needs_input_grad[3] else grad_rows * (1 - w)
+        grad_m = None
+        if ctx.needs_input_grad[4]:  # sum over a sample of grad * (out - base): two per-sample dot products
+            grad_m = _sample_dots(grad_rows, out).sub_(_sample_dots(grad_rows, base_rows))
+        return grad_base, None, grad_out, grad_base_rows, grad_m
 
 
 class BasicBlock(nn.Module):
@@ -99,11 +124,10 @@ class BasicBlock(nn.Module):
         executed = (mask.detach() > 0.5).nonzero().flatten()
         if executed.numel() == 0:
             return base, 0
-        m = mask[executed].view(-1, 1, 1, 1)
-        base_exec = _GatherSamples.apply(base, executed)
-        out_exec = F.relu(self.residual(_GatherSamples.apply(x, executed)) + base_exec)
-        mixed = m * out_exec + (1 - m) * base_exec
-        return _ScatterSamples.apply(base, executed, mixed), executed.numel()
+        x_exec = _GatherSamples.apply(x, executed)
+        base_exec = x_exec if base is x else _GatherSamples.apply(base, executed)  # identity: the same rows
+        out_exec = F.relu(self.residual(x_exec) + base_exec)
+        return _MergeExecuted.apply(base, executed, out_exec, base_exec, mask[executed]), executed.numel()
 
 
 class ResNet(nn.Module):
