@@ -118,11 +118,10 @@ class CycleModel:
         tiles = self._psg_tiles(n, k, recompute_mask)
         tn, tk = tiles.shape[:2]
         predict = tn * tk * p
-        # diagonal of entry (i, j) inside a tile: (i - j) mod S
-        diag = (np.arange(s)[:, None] - np.arange(s)[None, :]) % s  # (S, S)
-        active = np.zeros((tn, tk, s), dtype=bool)
-        for d in range(s):
-            active[:, :, d] = (tiles & (diag == d)).any(axis=(2, 3))
+        # diagonal of entry (i, j) inside a tile: (i - j) mod S; by_diagonal[..., i, d] is entry (i, (i - d) mod S)
+        rows = np.arange(s)[:, None]
+        by_diagonal = tiles[:, :, rows, (rows - np.arange(s)[None, :]) % s]  # (tn, tk, S, S)
+        active = by_diagonal.any(axis=2)  # (tn, tk, S): diagonals holding a recomputed entry
         recompute = int(active.sum()) * _ceil(p, s)
         recomputed = int(recompute_mask.astype(bool).sum())
         read = self.psg_read_bytes(n, k, p, recompute_mask)
@@ -143,17 +142,17 @@ class CycleModel:
         x_row = sum(_words(c) for c in chunks)
         g_reload = sum(_words(2 * c) for c in chunks[:-1])  # the last chunk's G rows stay on chip
         mask = recompute_mask.astype(bool)
-        words = 0
-        for n0 in range(0, n, rows_per_block):
-            for k0 in range(0, k, cols_per_block):
-                block = mask[n0 : n0 + rows_per_block, k0 : k0 + cols_per_block]
-                if not single or k0 == 0:
-                    words += block.shape[0] * g_row
-                words += block.shape[1] * x_row
-                if block.any():
-                    words += int(block.any(axis=0).sum()) * x_row
-                    if not single:
-                        words += int(block.any(axis=1).sum()) * g_reload
+        row_blocks, col_blocks = _ceil(n, rows_per_block), _ceil(k, cols_per_block)
+        # Per block: its G rows (once per block row when P fits on chip), its X columns, then the X columns
+        # and (P in chunks) the G rows holding a recomputed entry, reloaded for the recompute pass.
+        words = (n if single else col_blocks * n) * g_row + row_blocks * k * x_row
+        padded = np.zeros((row_blocks * rows_per_block, col_blocks * cols_per_block), dtype=bool)
+        padded[:n, :k] = mask
+        columns_hit = padded.reshape(row_blocks, rows_per_block, -1).any(axis=1)  # (row blocks, K)
+        words += int(columns_hit.sum()) * x_row
+        if not single:
+            rows_hit = padded.reshape(-1, col_blocks, cols_per_block).any(axis=2)  # (N, column blocks)
+            words += int(rows_hit.sum()) * g_reload
         return words * BEAT_BYTES
 
     def _psg_tiles(self, n: int, k: int, recompute_mask: np.ndarray) -> np.ndarray:
