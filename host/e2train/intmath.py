@@ -56,9 +56,10 @@ def conv2d_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
     return _exact_dtype(_max_abs(x) * _output_weight_sum(w))
 
 
-def input_grad_dtype(g: torch.Tensor, w: torch.Tensor) -> torch.dtype:
-    """The float type ``conv2d_input_grad`` returns (input channel c sums products with w[:, c])."""
-    return _exact_dtype(_max_abs(g) * _input_weight_sum(w))
+def input_grad_dtype(sums: torch.Tensor) -> torch.dtype:
+    """The float type an input gradient's integer sums are returned in, on every backend: float32 when
+    every sum is below 2**24 in magnitude (the later scaling then runs in float32), float64 otherwise."""
+    return torch.float32 if _max_abs(sums) < FP32_EXACT else torch.float64
 
 
 def _output_weight_sum(w: torch.Tensor) -> int:
@@ -173,8 +174,8 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
 
     16-bit codes times a channel's weights overflow float32's exact range, so the codes are split
     into a signed high byte and an unsigned low byte: each half runs through an exact kernel (oneDNN's
-    int8 convolution, or float32) when its own bound allows, and the halves are recombined in float64
-    (exact: results stay below 2**53).
+    int8 convolution, or float32) when its own bound allows, and the halves are recombined (exact:
+    results stay below 2**53).  Returned in ``input_grad_dtype`` of the sums.
     """
     # g: (B, Cout, Ho, Wo); input channel c sums products with the weights w[:, c]
     weight_sum = _input_weight_sum(w)
@@ -182,7 +183,8 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
     if peak * weight_sum < FP32_EXACT or 255 * weight_sum >= FP32_EXACT or peak >= 2**15:  # no byte split
         dtype = _exact_dtype(peak * weight_sum)
         with _full_float32(g.device):
-            return conv2d_input_float(input_shape, w.to(dtype), g.to(dtype), stride, padding)
+            sums = conv2d_input_float(input_shape, w.to(dtype), g.to(dtype), stride, padding)
+        return sums if dtype == torch.float32 else sums.to(input_grad_dtype(sums))
     g16 = g.to(torch.int16)
     high, low = torch.bitwise_right_shift(g16, 8), torch.bitwise_and(g16, 255)  # g = 256 high + low
     int8_weights = int(w.min()) >= -128 and int(w.max()) <= 127
@@ -194,8 +196,16 @@ def conv2d_input_grad(g: torch.Tensor, w: torch.Tensor, input_shape: torch.Size,
         with _full_float32(g.device):
             parts = [conv2d_input_float(input_shape, w32, part.to(torch.float32), stride, padding)
                      for part in (high, low)]
-    out = torch.empty(input_shape, dtype=torch.float64, device=g.device, memory_format=memory_format_of(g))
-    return torch.mul(parts[0], 256, out=out).add_(parts[1])
+    high_sums, low_sums = parts
+    layout = memory_format_of(g)
+    if 256 * _max_abs(high_sums) + _max_abs(low_sums) < FP32_EXACT:
+        # the usual case (the a-priori bound is loose): both halves and ``256 high + low`` are integers
+        # float32 holds exactly, and float64 passes over the tensor would cost more than the convs
+        out = torch.empty(input_shape, dtype=torch.float32, device=g.device, memory_format=layout)
+        return torch.add(low_sums, high_sums, alpha=256, out=out)
+    out = torch.empty(input_shape, dtype=torch.float64, device=g.device, memory_format=layout)
+    sums = torch.mul(high_sums, 256, out=out).add_(low_sums)  # the sum in float64
+    return sums.to(input_grad_dtype(sums))
 
 
 def _input_grad_onednn_int8(part: torch.Tensor, zero_point: int, w: torch.Tensor, input_shape: torch.Size,

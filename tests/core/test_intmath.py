@@ -157,6 +157,22 @@ def test_input_grad_exact_beyond_float32_in_both_strategies() -> None:
         assert torch.equal(got.double(), expected)
 
 
+def test_input_grad_of_heavy_tailed_codes_stays_float32_and_exact() -> None:
+    """The usual gradient: one code at the 16-bit peak, the rest small. The a-priori bound (peak x sum|w|)
+    asks for the byte split, but every sum fits float32: the halves recombine there (the type every
+    backend returns, ``input_grad_dtype``), exactly, and in the gradient's layout."""
+    gen = torch.Generator().manual_seed(5)
+    g = torch.randint(-300, 301, (4, 16, 8, 8), generator=gen).float().contiguous(memory_format=torch.channels_last)
+    g[0, 0, 0, 0] = 32767
+    w = torch.randint(-127, 128, (16, 16, 3, 3), generator=gen).float()
+    shape = torch.Size([4, 16, 8, 8])
+    got = intmath.conv2d_input_grad(g, w, shape, 1, 1)
+    expected = torch.nn.grad.conv2d_input(shape, w.double(), g.double(), padding=1)
+    assert 32767 * float(w.abs().sum(dim=(0, 2, 3)).max()) >= 2**24  # the split route, not the float32 one
+    assert got.dtype == torch.float32 and got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got.double(), expected)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 5), st.integers(8, 24), st.sampled_from([(1, 0), (3, 1), (3, 0), (3, 2)]),
        st.sampled_from([1, 2]), st.integers(1, 9), st.integers(0, 2**31 - 1), st.booleans())
@@ -177,7 +193,7 @@ def test_input_grad_split_exact_on_both_routes(b, cin, cout, kernel_padding, str
             patch.setattr(intmath, "onednn_int8_conv_is_exact", lambda: False)
         got = intmath.conv2d_input_grad(g, w, shape, stride, padding)
     expected = torch.nn.grad.conv2d_input(shape, w.double(), g.double(), stride=stride, padding=padding)
-    assert got.dtype == intmath.input_grad_dtype(g, w) and got.is_contiguous()
+    assert got.dtype == intmath.input_grad_dtype(expected) and got.is_contiguous()
     assert torch.equal(got.double(), expected)
 
 

@@ -182,7 +182,7 @@ class DeviceKernels:
         # res.c: (Cin*kh*kw, B*Ho*Wo), rows (c, i, j) and columns (b, ho, wo): F.fold's layout after a permute
         cols = torch.from_numpy(res.c).to(torch.float64).view(cin * kh * kw, b, ho * wo).permute(1, 0, 2)
         grad = F.fold(cols, tuple(input_shape[2:]), (kh, kw), padding=padding, stride=stride)  # exact: < 2**53
-        return grad.to(device=g_codes.device, dtype=intmath.input_grad_dtype(g_codes, w_codes))
+        return grad.to(device=g_codes.device, dtype=intmath.input_grad_dtype(grad))
 
     def wgrad_psg(self, x_codes: torch.Tensor, x_signed: bool, x_scale: torch.Tensor, grad_out: torch.Tensor,
                   weight_shape: torch.Size, stride: int, padding: int,
