@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from e2train.layout import spatial_mean
 from e2train.nn.qconv import QConv2d
 from e2train.techniques.slu import GateNetwork, GateRecord, straight_through_mask
 
@@ -192,7 +193,7 @@ class ResNet(nn.Module):
             record.probabilities.append(p)  # with its graph: the policy-gradient term trains through it
             record.executed.append(executed)
         self.last_gates = record
-        return self.head(x.mean(dim=(2, 3)))  # (B, classes)
+        return self.head(spatial_mean(x))  # (B, classes)
 
     def qconvs(self) -> list[QConv2d]:
         return [m for m in self.modules() if isinstance(m, QConv2d)]

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from e2train.layout import spatial_mean
+
 GATE_HIDDEN = 10
 EVAL_RULES = ("calibrated", "half", "sample", "random")
 DRAWING_RULES = ("sample", "random")  # rules that draw at random: evaluation seeds them so that it repeats
@@ -66,7 +68,7 @@ class GateNetwork(nn.Module):
 
     def forward(self, index: int, features: torch.Tensor) -> torch.Tensor:
         """Probability (B,) that gated block ``index`` runs, from the previous block's output."""
-        pooled = features.mean(dim=(2, 3))  # (B, C)
+        pooled = spatial_mean(features)  # (B, C)
         h, c = self.cell(self.embed[index](pooled), self.state)
         self.state = (h, c)
         return torch.sigmoid(self.proj(h)).squeeze(1)  # (B,)
