@@ -66,9 +66,10 @@ class _MergeExecuted(torch.autograd.Function):
     """``base`` with rows ``index`` replaced by ``m * out + (1 - m) * base_rows``: a gated block's
     straight-through mix and its scatter in one step (distinct indices).
 
-    An executed sample's gate is exactly 1 in the forward pass (``straight_through_mask``), so the
-    rows are ``out`` itself: no mixing pass in the forward, and the backward needs one product for the
-    gate's gradient. Other gate values (a numerical gradient check) take the formula.
+    An executed sample's gate is exactly 1 in the forward pass (``straight_through_mask``'s
+    ``(1 - p) + p`` rounds to 1 for every p in [0, 1]), so the rows are ``out`` itself: no mixing pass
+    in the forward, and the gate's gradient is two per-sample dot products. Other gate values (a
+    numerical gradient check) take the formula.
     """
 
     @staticmethod
