@@ -365,13 +365,16 @@ def _weight_grad_shifted(x_groups: Sequence[torch.Tensor], g16: torch.Tensor, ke
         first += group.shape[1]
     # Row r of the taps is the contiguous run x_flat[r:r + kw]: overlapping windows, copied in one pass.
     row_taps = x_flat.as_strided((rows + (kh - 1) * wr, kw * cin), (cin, 1)).contiguous()
-    g_flat = torch.zeros(rows, 2 * cout + 1, dtype=torch.int8, device=g16.device)
-    g_grid = g_flat.view(batch, hr, wr, 2 * cout + 1)[:, :ho, :wo]
-    # The int16 codes' bytes as they lie in memory (a view when g is channels-last): the high byte as a
-    # signed int8 is g >> 8, the low one with its top bit flipped is (g & 255) - 128.
-    g_bytes = g16.permute(0, 2, 3, 1).reshape(-1).view(torch.int8)  # reshape: a copy only for another layout
+    g_flat = torch.empty(rows, 2 * cout + 1, dtype=torch.int8, device=g16.device)
+    g_all = g_flat.view(batch, hr, wr, 2 * cout + 1)
+    g_all[:, ho:].zero_()  # grid rows and columns without an output: zero (only these, not the whole buffer)
+    g_all[:, :ho, wo:].zero_()
+    g_grid = g_all[:, :ho, :wo]
+    # The int16 codes' bytes in memory order, with bit 7 flipped first (one contiguous int16 pass when g is
+    # channels-last, not a strided pass over every other byte): the high byte as a signed int8 is g >> 8,
+    # the low one with its top bit flipped is (g & 255) - 128.
+    g_bytes = torch.bitwise_xor(g16.permute(0, 2, 3, 1), 128).reshape(-1).view(torch.int8)
     g_grid[..., :2 * cout].copy_(g_bytes.view(batch, ho, wo, 2 * cout))
-    g_grid[..., _LOW_BYTE:2 * cout:2].bitwise_xor_(-128)
     g_grid[..., 2 * cout].fill_(1)
     chunk = (2**31 - 1) // (128 * max(1, x_max_abs))  # rows whose int32 partial sums cannot overflow
     taps = torch.zeros(kh, 2 * cout + 1, kw * cin, dtype=torch.int64, device=g16.device)
