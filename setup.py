@@ -16,6 +16,7 @@ setup(
     packages=find_packages("host") + ["e2train._hls"],
     package_data={"e2train._hls": ["include/*.h", "src/*.h", "src/*.cpp", "csim/*.cpp"],
                   "e2train.power": ["*.c"],  # the sampler loop, compiled on first use (power/native_sampler.py)
+                  "e2train": ["vnni_wgrad.cpp"],  # the PSG weight gradient's VNNI kernel, compiled on first use
                   "e2train.sweep.specs": ["*.yaml"]},
     install_requires=[
         # The CPU wheel of this exact version is what the project is verified with;

@@ -82,13 +82,17 @@ def quantize_activation(x: torch.Tensor, value_range: torch.Tensor, signed: bool
     return Quantized(quantize_codes(x.detach(), scale, qmin, qmax), scale, signed)
 
 
+def gradient_scale(g: torch.Tensor) -> torch.Tensor:
+    """The per-tensor scale of 16-bit gradient codes, ``max |g| / 32767``."""
+    if not g.numel():
+        return g.new_ones(())
+    lo, hi = torch.aminmax(flat_view(g.detach()))  # max |g| without a |g| temporary or a copy
+    return torch.maximum(-lo, hi).clamp_min(_TINY) / GRAD_QMAX
+
+
 def quantize_gradient(g: torch.Tensor) -> Quantized:
     """Signed 16-bit codes with a per-tensor scale from max |g|."""
-    if g.numel():
-        lo, hi = torch.aminmax(flat_view(g.detach()))  # max |g| without a |g| temporary or a copy
-        scale = torch.maximum(-lo, hi).clamp_min(_TINY) / GRAD_QMAX
-    else:
-        scale = g.new_ones(())
+    scale = gradient_scale(g)
     return Quantized(quantize_codes(g.detach(), scale, -GRAD_QMAX, GRAD_QMAX), scale, True)
 
 

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import os
+from unittest import mock
+
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e2train import intmath, quant
+from e2train import intmath, quant, vnni_wgrad
 from e2train.kernels import reference
 from e2train.techniques.psg import PsgConfig, psg_conv_weight_grad
 
 
+@pytest.mark.parametrize("path", ["vnni", "torch"])  # the kernel of vnni_wgrad where the CPU has it, and without
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.sampled_from([1, 3]), st.sampled_from([1, 2]),
-       st.booleans(), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
-def test_psg_conv_matches_reference(b, cin, cout, ksize, stride, signed, rel, seed) -> None:
+@given(st.integers(1, 5), st.sampled_from([1, 2, 5, 6, 16]), st.sampled_from([1, 3, 6, 16]), st.sampled_from([1, 3]),
+       st.sampled_from([1, 2]), st.booleans(), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
+def test_psg_conv_matches_reference(path, b, cin, cout, ksize, stride, signed, rel, seed) -> None:
+    with mock.patch.dict(os.environ, {vnni_wgrad.DISABLE_ENV: "1" if path == "vnni" else "0"}):
+        check_psg_conv_against_reference(b, cin, cout, ksize, stride, signed, rel, seed)
+
+
+def check_psg_conv_against_reference(b, cin, cout, ksize, stride, signed, rel, seed) -> None:
     gen = torch.Generator().manual_seed(seed)
     lo, hi = (-127, 127) if signed else (0, 255)
     x = torch.randint(lo, hi + 1, (b, cin, 5, 5), generator=gen).float()

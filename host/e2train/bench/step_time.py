@@ -6,20 +6,25 @@ All variants train the same ResNet-20 on the same batches in one process, interl
 that a change in machine load hits every variant alike; the result is reported as ratios to plain
 fp32 PyTorch (a hand-written loop with no accounting), written to ``measurements/step_time.{csv,md}``.
 A step is a *nominal* iteration: an SMD-dropped one counts, with the (near zero) time it took.
+Variants named "torch path" run with the VNNI kernel of the PSG weight gradient switched off
+(``E2TRAIN_VNNI=0``): the software path before that kernel, measured in the same run.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import click
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from e2train import vnni_wgrad
 from e2train.config import resolve_config
 from e2train.energy.profile import REPO_ROOT
 from e2train.energy.trace import read_trace
@@ -29,10 +34,14 @@ VARIANTS = {
     "fp32 (trainer)": {"precision": "fp32"},
     "8-bit baseline": {},
     "8-bit + PSG": {"psg": True},
+    "8-bit + PSG, torch path": {"psg": True},
     "8-bit + PSG, 16-bit input gradients": {"psg": True, "input_grad": "int16"},
     "SMD + SLU (fp32)": {"precision": "fp32", "smd": 0.5, "slu_target": 0.6},
     "SMD + SLU + PSG (8-bit)": {"smd": 0.5, "slu_target": 0.6, "psg": True},
+    "SMD + SLU + PSG (8-bit), torch path": {"smd": 0.5, "slu_target": 0.6, "psg": True},
 }
+# Variants run with the VNNI kernel switched off (e2train.vnni_wgrad): the same run's before and after.
+VARIANT_ENV = {name: {vnni_wgrad.DISABLE_ENV: "0"} for name in VARIANTS if name.endswith(", torch path")}
 
 # The reference is the loop a user writes by default (standard layout); the channels-last row shows how
 # much of a variant's gain is the layout alone.
@@ -97,7 +106,8 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
         for name, plain in plains.items():
             samples[name] += plain_pytorch_steps(plain, first, steps + warmup)[warmup:]
         for name, trainer in trainers.items():
-            samples[name] += trainer_steps(trainer, first, steps + warmup)[warmup:]
+            with mock.patch.dict(os.environ, VARIANT_ENV.get(name, {})):
+                samples[name] += trainer_steps(trainer, first, steps + warmup)[warmup:]
         click.echo(f"round {r + 1}/{rounds} done")
     ref = sum(samples[REFERENCE]) / len(samples[REFERENCE])
     means = {name: sum(t) / len(t) for name, t in samples.items()}
@@ -115,7 +125,9 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
              f"Device: {device}; torch threads: {torch.get_num_threads()}. Variants interleaved in {rounds} "
              f"rounds of {steps} measured steps (after warm-up); ratios to the plain PyTorch loop (standard "
              "layout) of the same run; the trainer's variants run channels-last. An SMD-dropped step counts as a "
-             "step. Absolute times depend on machine load; compare ratios.", "",
+             "step. \"torch path\": the VNNI kernel of the PSG weight gradient switched off (E2TRAIN_VNNI=0; "
+             f"available here: {vnni_wgrad.available(torch.zeros(1))}). Absolute times depend on machine load; "
+             "compare ratios.", "",
              "| variant | mean step (s) | ratio to plain fp32 |", "|---|---|---|"]
     lines += [f"| {r.variant} | {r.mean_step_s:.3f} | {r.ratio_to_plain_fp32:.2f} |" for r in table.itertuples()]
     (out / "step_time.md").write_text("\n".join(lines) + "\n")

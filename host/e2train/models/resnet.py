@@ -33,6 +33,12 @@ WIDTHS = {"wrn28-10": (160, 320, 640)}
 # channels-last: index_select returns the standard layout, which made every gradient of a gated block's
 # layers arrive in the other layout (a reorder in each conv and BatchNorm backward, slow elementwise
 # kernels); and indexing backpropagates through an accumulating scatter, which distinct indices do not need.
+#
+# The base's gradient is assembled once: the merge's backward hands its copy of the output gradient (the
+# skipped rows' gradient) to the backward of the gather that cut the base rows, which writes the executed
+# rows into it.  Otherwise the merge returned a full-size gradient for the base and the gather another, mostly
+# zeros, and autograd added the two: three full-size passes more per block, on a CPU as long as the
+# block's smaller convolutions.
 
 
 def _select_samples(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -46,20 +52,33 @@ def _sample_dots(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat_a, b.permute(0, 2, 3, 1).reshape(rows, -1, 1)).view(rows)
 
 
+class _BaseGradient:
+    """The hand-over between a merge's backward and its base gather's backward (one per gated forward)."""
+
+    def __init__(self) -> None:
+        self.grad: torch.Tensor | None = None
+
+
 class _GatherSamples(torch.autograd.Function):
-    """``t[index]`` for distinct indices."""
+    """``t[index]`` for distinct indices; with a hand-over, ``t`` is the merged block's base."""
 
     @staticmethod
-    def forward(ctx, t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, t: torch.Tensor, index: torch.Tensor, handover: _BaseGradient | None) -> torch.Tensor:
         ctx.save_for_backward(index)
         ctx.shape = t.shape
+        ctx.handover = handover
         return _select_samples(t, index)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (index,) = ctx.saved_tensors
-        grad_t = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=torch.channels_last)
-        return grad_t.zero_().index_copy_(0, index, grad), None
+        handover: _BaseGradient | None = ctx.handover
+        if handover is not None and handover.grad is not None:
+            grad_t, handover.grad = handover.grad, None  # the skipped rows' gradient; the executed ones follow
+        else:
+            grad_t = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
+                                 memory_format=torch.channels_last).zero_()
+        return grad_t.index_copy_(0, index, grad), None, None
 
 
 class _MergeExecuted(torch.autograd.Function):
@@ -69,14 +88,16 @@ class _MergeExecuted(torch.autograd.Function):
     An executed sample's gate is exactly 1 in the forward pass (``straight_through_mask``'s
     ``(1 - p) + p`` rounds to 1 for every p in [0, 1]), so the rows are ``out`` itself: no mixing pass
     in the forward, and the gate's gradient is two per-sample dot products. Other gate values (a
-    numerical gradient check) take the formula.
+    numerical gradient check) take the formula.  The base's gradient leaves through ``handover`` (to the
+    gather of ``base_rows``), not as this function's gradient of ``base``.
     """
 
     @staticmethod
     def forward(ctx, base: torch.Tensor, index: torch.Tensor, out: torch.Tensor, base_rows: torch.Tensor,
-                m: torch.Tensor) -> torch.Tensor:
+                m: torch.Tensor, handover: _BaseGradient) -> torch.Tensor:
         ctx.save_for_backward(index, out, base_rows, m)
         ctx.gates_are_one = bool(torch.all(m == 1))
+        ctx.handover = handover
         w = m.view(-1, 1, 1, 1)
         rows = out if ctx.gates_are_one else w * out + (1 - w) * base_rows
         return base.clone().index_copy_(0, index, rows)  # clone keeps base's layout
@@ -86,13 +107,15 @@ class _MergeExecuted(torch.autograd.Function):
         index, out, base_rows, m = ctx.saved_tensors
         grad_rows = _select_samples(grad, index)
         w = m.view(-1, 1, 1, 1)
-        grad_base = grad.clone().index_fill_(0, index, 0) if ctx.needs_input_grad[0] else None
+        ctx.handover.grad = grad.clone()  # its executed rows are overwritten by the base gather's backward
         grad_out = grad_rows if ctx.gates_are_one else grad_rows * w
-        grad_base_rows = None if ctx.gates_are_one or not ctx.needs_input_grad[3] else grad_rows * (1 - w)
+        # base_rows also feeds the block's sum, so its gather's backward runs (and collects the hand-over) after
+        # this one whatever is returned here
+        grad_base_rows = None if ctx.gates_are_one else grad_rows * (1 - w)
         grad_m = None
         if ctx.needs_input_grad[4]:  # sum over a sample of grad * (out - base): two per-sample dot products
             grad_m = _sample_dots(grad_rows, out).sub_(_sample_dots(grad_rows, base_rows))
-        return grad_base, None, grad_out, grad_base_rows, grad_m
+        return None, None, grad_out, grad_base_rows, grad_m, None
 
 
 class BasicBlock(nn.Module):
@@ -126,10 +149,12 @@ class BasicBlock(nn.Module):
         executed = (mask.detach() > 0.5).nonzero().flatten()
         if executed.numel() == 0:
             return base, 0
-        x_exec = _GatherSamples.apply(x, executed)
-        base_exec = x_exec if base is x else _GatherSamples.apply(base, executed)  # identity: the same rows
+        handover = _BaseGradient()
+        x_exec = _GatherSamples.apply(x, executed, handover if base is x else None)
+        base_exec = x_exec if base is x else _GatherSamples.apply(base, executed, handover)  # identity: same rows
         out_exec = F.relu(self.residual(x_exec) + base_exec)
-        return _MergeExecuted.apply(base, executed, out_exec, base_exec, mask[executed]), executed.numel()
+        merged = _MergeExecuted.apply(base, executed, out_exec, base_exec, mask[executed], handover)
+        return merged, executed.numel()
 
 
 class ResNet(nn.Module):

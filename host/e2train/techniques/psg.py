@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from e2train import intmath, quant
+from e2train import intmath, quant, vnni_wgrad
 
 THRESHOLD_MODES = ("abs", "rel")
 # The software path compares |16 Pr| in int64: thresholds above this cap decide the same (no |16 Pr| reaches
@@ -106,17 +106,24 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
     elsewhere.
     """
     # x_codes: (B, Cin, H, W); grad_out: (B, Cout, Ho, Wo)
-    g = quant.quantize_gradient(grad_out)
     cout, cin = weight_shape[:2]
-    codes = x_codes.to(torch.int16)
-    msb = quant.msb4(codes, x_signed)
-    residual = codes.sub_(msb, alpha=16)  # in [-8, 15]
-    sums = intmath.conv2d_weight_int8([msb, residual], g.codes.to(torch.int16), tuple(weight_shape[2:]), stride,
-                                      padding,
-                                      x_max_abs=16)  # msb4 codes and residuals lie in [-8, 15]
-    pred = sums[:, :cin].reshape(cout, -1)  # (N, K)
-    full = 16 * pred + sums[:, cin:].reshape(cout, -1)
-    unit = float(x_scale) * float(g.scale)  # real value of one step of 16 * Pr
+    kernel = tuple(weight_shape[2:])
+    if vnni_wgrad.available(x_codes, grad_out):
+        g_scale = quant.gradient_scale(grad_out)
+        pred_sums, residual_sums = vnni_wgrad.psg_wgrad_sums(x_codes, x_signed, grad_out, g_scale, kernel, stride,
+                                                             padding)
+    else:
+        g = quant.quantize_gradient(grad_out)
+        g_scale = g.scale
+        codes = x_codes.to(torch.int16)
+        msb = quant.msb4(codes, x_signed)
+        residual = codes.sub_(msb, alpha=16)  # in [-8, 15]
+        sums = intmath.conv2d_weight_int8([msb, residual], g.codes.to(torch.int16), kernel, stride, padding,
+                                          x_max_abs=16)  # msb4 codes and residuals lie in [-8, 15]
+        pred_sums, residual_sums = sums[:, :cin], sums[:, cin:]
+    pred = pred_sums.reshape(cout, -1)  # (N, K)
+    full = 16 * pred + residual_sums.reshape(cout, -1)
+    unit = float(x_scale) * float(g_scale)  # real value of one step of 16 * Pr
     decision = psg_decide(pred, lambda rows: full[rows], cfg, unit)
     decision.computed_full = full.numel()
     reduction = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
