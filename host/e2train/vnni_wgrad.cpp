@@ -31,6 +31,7 @@ constexpr int kVersion = 1;
 constexpr int kLanes = 16;        // int32 lanes of a zmm register: output columns per vector
 constexpr int kGroup = 4;         // samples per vpdpbusd reduction group
 constexpr long kChunkPixels = 8192;  // 8192 * 4 * 255 * 15 < 2**31: int32 partial sums cannot overflow
+constexpr size_t kChunkBytes = 384 << 10;  // packed data revisited by every tap and block: kept in the L2 cache
 
 struct Conv {
   int batch, height, width, cin;   // input (B, H, W, C), channels-last
@@ -58,11 +59,20 @@ Plan make_plan(const Conv& cv) {
   p.cols_p = round_up(p.cols, kLanes);
   const int vectors = p.cols_p / kLanes;
   p.rb = vectors % 4 == 0 ? 4 : vectors % 3 == 0 ? 3 : vectors % 2 == 0 ? 2 : 1;
-  p.ra = 24 / p.rb;  // 24 accumulators, leaving registers for the X vectors and the broadcast
+  // 24 accumulators leave registers for the X vectors and the broadcast; one row fewer where that wastes
+  // fewer padding rows (2N + 1 = 33 rows: 3 blocks of 11, not 36 rows in blocks of 12)
+  const int most = 24 / p.rb;
   p.rows = 2 * cv.cout + 1;
+  p.ra = round_up(p.rows, most - 1) < round_up(p.rows, most) ? most - 1 : most;
   p.rows_p = round_up(p.rows, p.ra);
   return p;
 }
+
+// Bytes of one sample group's packed gradient (A) and activations (X).
+inline size_t group_bytes_a(const Conv& cv, const Plan& p) {
+  return static_cast<size_t>(cv.out_h) * cv.out_w * p.rows_p * kGroup;
+}
+inline size_t group_bytes_x(const Plan& p) { return static_cast<size_t>(p.hp) * p.wp * p.cols_p * kGroup; }
 
 inline int msb4(int q, bool is_signed) {
   const int lo = is_signed ? -8 : 0, hi = is_signed ? 7 : 15;
@@ -205,13 +215,16 @@ void pack_gradients(const float* grad, float scale, const Conv& cv, const Plan& 
 
 // acc[RA][RB] over the pixels [pix0, pix1) of one sample group and one tap, added into sums (int64).
 template <int RA, int RB>
-void block_product(const uint8_t* a_grid, const int8_t* x_grid, const Conv& cv, const Plan& p, int tap_i, int tap_j,
-                   int row0, int col0, long pix0, long pix1, int64_t* sums) {
+void block_product(const uint8_t* a_first, const int8_t* x_first, int groups, const Conv& cv, const Plan& p,
+                   int tap_i, int tap_j, int row0, int col0, long pix0, long pix1, int64_t* sums) {
   __m512i acc[RA][RB];
   for (int r = 0; r < RA; ++r)
     for (int v = 0; v < RB; ++v) acc[r][v] = _mm512_setzero_si512();
   const size_t a_pixel = static_cast<size_t>(p.rows_p) * kGroup;
   const size_t x_pixel = static_cast<size_t>(p.cols_p) * kGroup;
+  for (int g = 0; g < groups; ++g) {
+  const uint8_t* a_grid = a_first + g * group_bytes_a(cv, p);
+  const int8_t* x_grid = x_first + g * group_bytes_x(p);
   for (long pix = pix0; pix < pix1;) {
     const int oy = static_cast<int>(pix / cv.out_w);
     const int ox0 = static_cast<int>(pix % cv.out_w);
@@ -232,6 +245,7 @@ void block_product(const uint8_t* a_grid, const int8_t* x_grid, const Conv& cv, 
     }
     pix += ox1 - ox0;
   }
+  }
   for (int r = 0; r < RA; ++r) {
     int64_t* row = sums + static_cast<size_t>(row0 + r) * p.cols_p + col0;
     for (int v = 0; v < RB; ++v) {
@@ -244,32 +258,39 @@ void block_product(const uint8_t* a_grid, const int8_t* x_grid, const Conv& cv, 
   }
 }
 
+// Sample groups are taken a few at a time: as many as keep the chunk in the L2 cache and its int32 sums exact.
 template <int RA, int RB>
 void products(const uint8_t* a_all, const int8_t* x_all, const Conv& cv, const Plan& p, int g0, int g1,
               int64_t* sums) {
   const long pixels = static_cast<long>(cv.out_h) * cv.out_w;
-  const size_t a_group = static_cast<size_t>(pixels) * p.rows_p * kGroup;
-  const size_t x_group = static_cast<size_t>(p.hp) * p.wp * p.cols_p * kGroup;
   const size_t tap_size = static_cast<size_t>(p.rows_p) * p.cols_p;
-  for (int g = g0; g < g1; ++g) {
+  const size_t group_bytes = group_bytes_a(cv, p) + group_bytes_x(p);
+  const int per_chunk = static_cast<int>(std::max<long>(
+      1, std::min<long>(kChunkPixels / pixels, static_cast<long>(kChunkBytes / group_bytes))));
+  for (int g = g0; g < g1; g += per_chunk) {
+    const int groups = std::min(per_chunk, g1 - g);
     for (long pix0 = 0; pix0 < pixels; pix0 += kChunkPixels) {
       const long pix1 = std::min(pixels, pix0 + kChunkPixels);
       for (int i = 0; i < cv.kh; ++i)
         for (int j = 0; j < cv.kw; ++j)
           for (int row0 = 0; row0 < p.rows_p; row0 += RA)
             for (int col0 = 0; col0 < p.cols_p; col0 += RB * kLanes)
-              block_product<RA, RB>(a_all + g * a_group, x_all + g * x_group, cv, p, i, j, row0, col0, pix0, pix1,
-                                    sums + (i * cv.kw + j) * tap_size);
+              block_product<RA, RB>(a_all + g * group_bytes_a(cv, p), x_all + g * group_bytes_x(p), groups, cv, p, i,
+                                    j, row0, col0, pix0, pix1, sums + (i * cv.kw + j) * tap_size);
     }
   }
 }
 
 void products_dispatch(const uint8_t* a, const int8_t* x, const Conv& cv, const Plan& p, int g0, int g1, int64_t* s) {
-  switch (p.rb) {
-    case 4: products<6, 4>(a, x, cv, p, g0, g1, s); break;
-    case 3: products<8, 3>(a, x, cv, p, g0, g1, s); break;
-    case 2: products<12, 2>(a, x, cv, p, g0, g1, s); break;
-    default: products<24, 1>(a, x, cv, p, g0, g1, s); break;
+  switch (p.rb * 100 + p.ra) {
+    case 406: products<6, 4>(a, x, cv, p, g0, g1, s); break;
+    case 405: products<5, 4>(a, x, cv, p, g0, g1, s); break;
+    case 308: products<8, 3>(a, x, cv, p, g0, g1, s); break;
+    case 307: products<7, 3>(a, x, cv, p, g0, g1, s); break;
+    case 212: products<12, 2>(a, x, cv, p, g0, g1, s); break;
+    case 211: products<11, 2>(a, x, cv, p, g0, g1, s); break;
+    case 124: products<24, 1>(a, x, cv, p, g0, g1, s); break;
+    default: products<23, 1>(a, x, cv, p, g0, g1, s); break;
   }
 }
 
@@ -299,10 +320,8 @@ int e2t_psg_wgrad_sums(const float* x, int batch, int height, int width, int cin
       (out_h - 1) * stride + kh > height + 2 * pad || (out_w - 1) * stride + kw > width + 2 * pad)
     return -1;
   const Plan p = make_plan(cv);
-  const size_t a_group = static_cast<size_t>(out_h) * out_w * p.rows_p * kGroup;
-  const size_t x_group = static_cast<size_t>(p.hp) * p.wp * p.cols_p * kGroup;
-  Aligned<uint8_t> a_all(a_group * p.groups);
-  Aligned<int8_t> x_all(x_group * p.groups);
+  Aligned<uint8_t> a_all(group_bytes_a(cv, p) * p.groups);
+  Aligned<int8_t> x_all(group_bytes_x(p) * p.groups);
   const int taps = kh * kw;
   const size_t sums_size = static_cast<size_t>(taps) * p.rows_p * p.cols_p;
   const int team = std::max(1, std::min(threads, p.groups));
