@@ -67,16 +67,8 @@ def test_missing_and_malformed_pickles(tmp_path) -> None:
         load_dataset("cifar10", tmp_path / "bad")
 
 
-def _write_imagefolder(root: Path) -> None:
-    for split, n in (("train", 3), ("test", 1)):
-        for cls, color in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
-            (root / split / cls).mkdir(parents=True)
-            for i in range(n):
-                Image.new("RGB", (32, 32), color).save(root / split / cls / f"{i}.png")
-
-
-def test_imagefolder_folder_and_tarball(tmp_path) -> None:
-    _write_imagefolder(tmp_path / "imgs")
+def test_imagefolder_folder_and_tarball(tmp_path, write_imagefolder) -> None:
+    write_imagefolder(tmp_path / "imgs")
     ds = load_dataset("imagefolder", tmp_path / "imgs")
     assert ds.classes == ("cat", "dog") and ds.train_x.shape == (6, 3, 32, 32)
     assert ds.train_x[ds.train_y == 0][:, 0].min() == 255  # cats are red
@@ -141,8 +133,8 @@ def test_augmentation_is_the_same_in_another_process(tmp_path) -> None:
     assert len(outputs) == 1
 
 
-def test_images_added_to_a_class_folder_reach_the_cache(tmp_path) -> None:
-    _write_imagefolder(tmp_path / "imgs")
+def test_images_added_to_a_class_folder_reach_the_cache(tmp_path, write_imagefolder) -> None:
+    write_imagefolder(tmp_path / "imgs")
     before = load_dataset("imagefolder", tmp_path / "imgs")
     Image.new("RGB", (32, 32), (0, 0, 255)).save(tmp_path / "imgs" / "train" / "dog" / "extra.png")
     (tmp_path / "imgs" / "train" / "bird").mkdir()
