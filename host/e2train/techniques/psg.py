@@ -101,7 +101,8 @@ def psg_conv_weight_grad(x_codes: torch.Tensor, x_signed: bool, x_scale: torch.T
 
     An activation code is ``16 * msb4 + r`` with ``r`` in [-8, 15], so the full product is
     ``16 * Pr + sum g * r``: the predictor and the residual, both int8 operands, go through one
-    int8 weight-gradient product (channels stacked), and every entry is known exactly at once.
+    int8 weight-gradient product (channels stacked; the VNNI kernel of ``e2train.vnni_wgrad`` where
+    the CPU has one, else ``intmath``), and every entry is known exactly at once.
     The signs are those of the kernel: the predictor's where it is confident, the full product's
     elsewhere.
     """
