@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from e2train.bench import step_time
@@ -17,7 +18,16 @@ def test_an_smd_mean_is_the_expectation_at_the_drop_probability() -> None:
     assert step_time.expected_step([(2.0, False), (4.0, False)], 0.5) == pytest.approx(3.0)  # none dropped
 
 
-def test_a_small_run_writes_the_tables(tmp_path, write_imagefolder) -> None:
+@pytest.fixture
+def keep_torch_threads():
+    """--threads sets torch's process-wide thread count: later tests (training compared bit for bit with a
+    run in another process) must not inherit it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_small_run_writes_the_tables(tmp_path, write_imagefolder, keep_torch_threads) -> None:
     data = write_imagefolder(tmp_path / "imgs", train_per_class=8)
     result = CliRunner().invoke(step_time.main, [
         "--data-dir", str(data), "--steps", "2", "--warmup", "1", "--rounds", "1", "--batch-size", "4",
