@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e2train import intmath, quant, vnni_wgrad
+from e2train import intmath, native, quant, vnni_wgrad
 from e2train.techniques.psg import PsgConfig, psg_conv_weight_grad
 
 needs_vnni = pytest.mark.skipif(not vnni_wgrad.available(torch.zeros(1)), reason="no AVX-512 VNNI CPU or no g++")
@@ -118,3 +118,21 @@ def test_other_devices_and_types_take_the_torch_path() -> None:
     assert not vnni_wgrad.available(torch.zeros(1, device="meta"))
     with mock.patch.dict(os.environ, {vnni_wgrad.DISABLE_ENV: "0"}):
         assert not vnni_wgrad.available(torch.zeros(1))
+
+
+@pytest.mark.parametrize("missing", ["vnni", "compiler"])
+def test_without_vnni_or_a_compiler_psg_takes_the_torch_path_and_says_so(missing, caplog) -> None:
+    """A CPU without VNNI (a PYNQ board's ARM cores, older x86) or no g++: the torch path, a line in the log."""
+    def no_compiler(*args, **kwargs):
+        raise native.NativeBuildError("compiler 'g++' not found")
+
+    flags = {"avx2"} if missing == "vnni" else set(vnni_wgrad.REQUIRED_CPU_FLAGS)  # any machine reaches the build
+    vnni_wgrad._library.cache_clear()
+    try:
+        with mock.patch.object(vnni_wgrad, "cpu_flags", lambda: flags), \
+                mock.patch.object(vnni_wgrad.platform, "machine", lambda: "x86_64"), \
+                mock.patch.object(native, "find_compiler", no_compiler), caplog.at_level("INFO", "e2train.vnni_wgrad"):
+            assert not vnni_wgrad.available(torch.zeros(1))
+    finally:
+        vnni_wgrad._library.cache_clear()
+    assert ("no AVX-512 VNNI" if missing == "vnni" else "not found") in caplog.text
