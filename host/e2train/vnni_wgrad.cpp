@@ -14,7 +14,7 @@
 //     row 2N = 1 (its products are the window sums that undo the +128), padded with zero rows;
 //   X (s8, the activation side), per pixel and sample group: columns [0, C) = m, [C, 2C) = r, zero padded.
 // |m|, |r| <= 15, so a lane gains at most 4 * 255 * 15 per instruction: int32 accumulators are flushed to int64
-// after at most CHUNK_PIXELS pixels, far below overflow.
+// after at most kChunkPixels pixels (all sample groups of a chunk together), far below overflow.
 #include <immintrin.h>
 #include <omp.h>
 
