@@ -213,7 +213,8 @@ void pack_gradients(const float* grad, float scale, const Conv& cv, const Plan& 
   }
 }
 
-// acc[RA][RB] over the pixels [pix0, pix1) of one sample group and one tap, added into sums (int64).
+// acc[RA][RB] over the pixels [pix0, pix1) of `groups` consecutive sample groups and one tap, added into sums
+// (int64).
 template <int RA, int RB>
 void block_product(const uint8_t* a_first, const int8_t* x_first, int groups, const Conv& cv, const Plan& p,
                    int tap_i, int tap_j, int row0, int col0, long pix0, long pix1, int64_t* sums) {
@@ -222,29 +223,30 @@ void block_product(const uint8_t* a_first, const int8_t* x_first, int groups, co
     for (int v = 0; v < RB; ++v) acc[r][v] = _mm512_setzero_si512();
   const size_t a_pixel = static_cast<size_t>(p.rows_p) * kGroup;
   const size_t x_pixel = static_cast<size_t>(p.cols_p) * kGroup;
+  const size_t x_step = x_pixel * cv.stride;
   for (int g = 0; g < groups; ++g) {
-  const uint8_t* a_grid = a_first + g * group_bytes_a(cv, p);
-  const int8_t* x_grid = x_first + g * group_bytes_x(p);
-  for (long pix = pix0; pix < pix1;) {
-    const int oy = static_cast<int>(pix / cv.out_w);
-    const int ox0 = static_cast<int>(pix % cv.out_w);
-    const int ox1 = static_cast<int>(std::min<long>(cv.out_w, ox0 + (pix1 - pix)));
-    const uint8_t* a = a_grid + (static_cast<size_t>(oy) * cv.out_w + ox0) * a_pixel + static_cast<size_t>(row0) * kGroup;
-    const int8_t* xp = x_grid + (static_cast<size_t>(oy * cv.stride + tap_i) * p.wp + ox0 * cv.stride + tap_j) * x_pixel +
-                       static_cast<size_t>(col0) * kGroup;
-    const size_t x_step = x_pixel * cv.stride;
-    for (int ox = ox0; ox < ox1; ++ox, a += a_pixel, xp += x_step) {
-      __m512i xv[RB];
-      for (int v = 0; v < RB; ++v) xv[v] = _mm512_loadu_si512(xp + v * kLanes * kGroup);
-      for (int r = 0; r < RA; ++r) {
-        int32_t word;
-        std::memcpy(&word, a + r * kGroup, sizeof(word));
-        const __m512i av = _mm512_set1_epi32(word);
-        for (int v = 0; v < RB; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, xv[v]);
+    const uint8_t* a_grid = a_first + g * group_bytes_a(cv, p);
+    const int8_t* x_grid = x_first + g * group_bytes_x(p);
+    for (long pix = pix0; pix < pix1;) {  // one output row (or the part of it in the range) at a time
+      const int oy = static_cast<int>(pix / cv.out_w);
+      const int ox0 = static_cast<int>(pix % cv.out_w);
+      const int ox1 = static_cast<int>(std::min<long>(cv.out_w, ox0 + (pix1 - pix)));
+      const uint8_t* a = a_grid + (static_cast<size_t>(oy) * cv.out_w + ox0) * a_pixel +
+                         static_cast<size_t>(row0) * kGroup;
+      const int8_t* xp = x_grid + (static_cast<size_t>(oy * cv.stride + tap_i) * p.wp + ox0 * cv.stride + tap_j) *
+                                      x_pixel + static_cast<size_t>(col0) * kGroup;
+      for (int ox = ox0; ox < ox1; ++ox, a += a_pixel, xp += x_step) {
+        __m512i xv[RB];
+        for (int v = 0; v < RB; ++v) xv[v] = _mm512_loadu_si512(xp + v * kLanes * kGroup);
+        for (int r = 0; r < RA; ++r) {
+          int32_t word;
+          std::memcpy(&word, a + r * kGroup, sizeof(word));
+          const __m512i av = _mm512_set1_epi32(word);
+          for (int v = 0; v < RB; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], av, xv[v]);
+        }
       }
+      pix += ox1 - ox0;
     }
-    pix += ox1 - ox0;
-  }
   }
   for (int r = 0; r < RA; ++r) {
     int64_t* row = sums + static_cast<size_t>(row0 + r) * p.cols_p + col0;

@@ -84,8 +84,12 @@ def expected_step(steps: list[tuple[float, bool]], drop_probability: float) -> f
     ran = [t for t, dropped in steps if not dropped]
     dropped = [t for t, was_dropped in steps if was_dropped]
     if not drop_probability or not dropped or not ran:
-        return sum(t for t, _ in steps) / len(steps)
-    return (1 - drop_probability) * sum(ran) / len(ran) + drop_probability * sum(dropped) / len(dropped)
+        return _mean([t for t, _ in steps])
+    return (1 - drop_probability) * _mean(ran) + drop_probability * _mean(dropped)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 @click.command()
@@ -154,10 +158,6 @@ def main(data_dir: str, dataset: str, steps: int, warmup: int, rounds: int, batc
               f"{r.steps} ({r.steps_dropped}) |" for r in table.itertuples()]
     (out / "step_time.md").write_text("\n".join(lines) + "\n")
     click.echo("\n".join(lines))
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
 
 
 if __name__ == "__main__":
